@@ -1,0 +1,42 @@
+# The two commands a newcomer needs:  make demo   and   make test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATABUS := $(BIN)/databus
+
+.PHONY: setup demo test unit integration lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,rocksdb]'
+	touch $@
+
+## demo: local broker, topics, publish examples/, subscribe and show the records
+demo: setup
+	DATABUS_DEMO=1 scripts/demo
+
+## test: every test (unit and integration against a real Kafka broker)
+test: setup
+	scripts/ensure-tools
+	$(BIN)/python -m pytest
+
+unit: setup
+	$(BIN)/python -m pytest tests/unit
+
+integration: setup
+	scripts/ensure-tools
+	$(BIN)/python -m pytest -m integration
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: setup
+	$(BIN)/python bench/publish_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,115 @@
+"""One frozen settings object, read from ``DATABUS_*`` variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment variables, the
+file named by ``DATABUS_CONFIG`` (default ``./databus.toml`` when present), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from databus.errors import ConfigurationError
+
+#: The fixed key used only by ``databus demo`` and ``make demo``. Pseudonyms made with
+#: it are public knowledge: never use it for real data.
+DEMO_PSEUDONYM_KEY = "databus-DEMO-ONLY-pseudonym-key-not-for-real-data"
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("DATABUS_CONFIG", "databus.toml"))
+
+
+class Settings(BaseSettings):
+    """Everything a databus process needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="DATABUS_", frozen=True, extra="ignore")
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
+    )
+    pseudonym_key: SecretStr | None = Field(
+        default=None, description="HMAC key that turns citizen IDs into person_ref."
+    )
+    demo: bool = Field(
+        default=False, description="Use the public demo pseudonym key when no key is set."
+    )
+    client_id: str = Field(default="databus", description="Kafka client id prefix.")
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT", description="Kafka security protocol."
+    )
+    sasl_mechanism: str | None = Field(
+        default=None, description="SASL mechanism, e.g. SCRAM-SHA-512."
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    state_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_state_dir("databus")),
+        description="Where the local broker keeps its data, pid file and log.",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(platformdirs.user_cache_dir("databus")),
+        description="Where the Kafka jars fetched through Maven are cached.",
+    )
+    broker_port: int = Field(default=9092, description="Client port of the local broker.")
+    controller_port: int = Field(
+        default=9093, description="KRaft controller port of the local broker."
+    )
+    partitions: int = Field(
+        default=12, ge=1, description="Partition count shared by every person-keyed topic."
+    )
+    replication_factor: int = Field(default=1, ge=1, description="Replication factor.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=_config_file()),
+        )
+
+    def pseudonym_key_bytes(self) -> bytes:
+        """The HMAC key; the demo key only when ``demo`` is set, otherwise an error."""
+        if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
+            return self.pseudonym_key.get_secret_value().encode()
+        if self.demo:
+            return DEMO_PSEUDONYM_KEY.encode()
+        raise ConfigurationError(
+            "no pseudonym key: set DATABUS_PSEUDONYM_KEY (or pseudonym_key in the config "
+            "file); only the demo (DATABUS_DEMO=1) may run with the public demo key"
+        )
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Connection options shared by every aiokafka client we create."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+    def safe_dump(self) -> dict[str, Any]:
+        """The settings as a dict that is safe to log: secrets stay masked."""
+        return self.model_dump(mode="json")
