@@ -1,0 +1,269 @@
+"""Bytes in, typed objects out, and back: CloudEvents 1.0 in Kafka binary mode.
+
+A message's value is the record as orjson JSON; its headers carry the envelope
+(``ce_specversion``, ``ce_id``, ``ce_source``, ``ce_type``, ``ce_time``, ``ce_subject``,
+``ce_dataschema``, ``content-type``). No Kafka client code lives here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from databus.catalog import CATALOG, DLQ, Catalog, Dataset
+from databus.errors import DecodeError
+from databus.records.dlq import Reason, Rejected
+
+SPECVERSION = b"1.0"
+CONTENT_TYPE = b"application/json"
+Headers = list[tuple[str, bytes]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The CloudEvents context attributes of one message."""
+
+    id: str
+    source: str
+    type: str
+    time: str | None = None
+    subject: str | None = None
+    dataschema: str | None = None
+    specversion: str = "1.0"
+    datacontenttype: str = "application/json"
+
+    def headers(self) -> Headers:
+        """The Kafka headers of binary content mode."""
+        headers: Headers = [
+            ("ce_specversion", self.specversion.encode()),
+            ("ce_id", self.id.encode()),
+            ("ce_source", self.source.encode()),
+            ("ce_type", self.type.encode()),
+        ]
+        for name, value in (
+            ("ce_time", self.time),
+            ("ce_subject", self.subject),
+            ("ce_dataschema", self.dataschema),
+        ):
+            if value is not None:
+                headers.append((name, value.encode()))
+        headers.append(("content-type", self.datacontenttype.encode()))
+        return headers
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, bytes]) -> Envelope:
+        """Read the envelope back; ``KeyError`` names a missing required attribute."""
+
+        def text(name: str) -> str | None:
+            raw = headers.get(name)
+            return None if raw is None else raw.decode()
+
+        def required(name: str) -> str:
+            value = text(name)
+            if value is None:
+                raise KeyError(name)
+            return value
+
+        return cls(
+            id=required("ce_id"),
+            source=required("ce_source"),
+            type=required("ce_type"),
+            time=text("ce_time"),
+            subject=text("ce_subject"),
+            dataschema=text("ce_dataschema"),
+            specversion=required("ce_specversion"),
+            datacontenttype=text("content-type") or "application/json",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What goes to Kafka: topic, key, value and headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: Headers
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event(Generic[M]):
+    """A decoded message: envelope, typed record, and where it was read."""
+
+    envelope: Envelope
+    record: M
+    topic: str
+    partition: int
+    offset: int
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """CloudEvents structured form with the Kafka position as extension attributes."""
+        envelope = {k: v for k, v in _envelope_dict(self.envelope).items() if v is not None}
+        return {
+            **envelope,
+            "partition": self.partition,
+            "offset": self.offset,
+            "data": self.record.model_dump(mode="json"),
+        }
+
+
+def _envelope_dict(envelope: Envelope) -> dict[str, str | None]:
+    return {
+        "specversion": envelope.specversion,
+        "id": envelope.id,
+        "source": envelope.source,
+        "type": envelope.type,
+        "time": envelope.time,
+        "subject": envelope.subject,
+        "dataschema": envelope.dataschema,
+        "datacontenttype": envelope.datacontenttype,
+    }
+
+
+class KafkaRecord(Protocol):
+    """The parts of a consumed message we read (aiokafka's ConsumerRecord fits)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Sequence[tuple[str, bytes]]: ...
+
+
+def content_id(dataset: str, value: bytes) -> str:
+    """A deterministic event id: the same record published twice keeps one id."""
+    return hashlib.sha256(dataset.encode() + b"\0" + value).hexdigest()[:32]
+
+
+def encode(
+    dataset: Dataset,
+    data: Mapping[str, Any],
+    *,
+    source: str,
+    subject: str | None = None,
+    time: str | None = None,
+    event_id: str | None = None,
+) -> Message:
+    """Serialise a bus-form record (a JSON-ready mapping) into a Kafka message."""
+    value = orjson.dumps(data)
+    ce_id = event_id or content_id(dataset.name, value)
+    envelope = Envelope(
+        id=ce_id,
+        source=source,
+        type=dataset.name,
+        time=time,
+        subject=subject,
+        dataschema=dataset.dataschema,
+    )
+    key = subject.encode() if dataset.person_keyed and subject is not None else None
+    return Message(dataset.topic, key, value, envelope.headers(), ce_id)
+
+
+def encode_record(
+    dataset: Dataset, record: BaseModel, *, source: str, event_id: str | None = None
+) -> Message:
+    """Serialise a typed bus record; person-keyed records are keyed by ``person_ref``."""
+    data = record.model_dump(mode="json")
+    subject = data.get("person_ref") if dataset.person_keyed else None
+    occurred = data.get("occurred_at")
+    return encode(
+        dataset,
+        data,
+        source=source,
+        subject=subject,
+        time=occurred if isinstance(occurred, str) else None,
+        event_id=event_id,
+    )
+
+
+def decode(message: KafkaRecord, catalog: Catalog = CATALOG) -> Event[BaseModel]:
+    """Decode a consumed message into a typed :class:`Event`, or raise :class:`DecodeError`.
+
+    The error names topic, partition and offset, and never repeats the value.
+    """
+
+    def failure(reason: str) -> DecodeError:
+        return DecodeError(
+            reason, topic=message.topic, partition=message.partition, offset=message.offset
+        )
+
+    headers = dict(message.headers or ())
+    try:
+        envelope = Envelope.from_headers(headers)
+    except KeyError as missing:
+        raise failure(f"missing header {missing.args[0]}") from None
+    except UnicodeDecodeError:
+        raise failure("a ce_* header is not UTF-8") from None
+    if envelope.specversion != "1.0":
+        raise failure(f"unsupported ce_specversion {envelope.specversion!r}")
+    if envelope.type not in catalog:
+        raise failure(f"unknown ce_type {envelope.type!r}")
+    if message.value is None:
+        raise failure("empty value (tombstone)")
+    model = catalog.get(envelope.type).bus_model
+    try:
+        record = model.model_validate_json(message.value)
+    except ValidationError as invalid:
+        summary = "; ".join(str(reason) for reason in reasons_from(invalid))
+        raise failure(f"invalid {envelope.type}: {summary}") from None
+    return Event(envelope, record, message.topic, message.partition, message.offset)
+
+
+def reasons_from(error: ValidationError) -> list[Reason]:
+    """Field paths and messages of a validation error, without the offending values."""
+    reasons = []
+    for detail in error.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in detail["loc"])
+        if not path:
+            context = detail.get("ctx") or {}
+            path = str(context.get("field", "$"))
+        message = detail["msg"].removeprefix("Value error, ")
+        reasons.append(Reason(field=path, message=message))
+    return reasons
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that did not become an event: a value, not an exception."""
+
+    dataset: str
+    agency: str
+    raw: str
+    reasons: list[Reason]
+    source: str | None = None
+    rejected_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+    def to_record(self) -> Rejected:
+        """The dead-letter record (``raw`` must already be masked)."""
+        return Rejected(
+            dataset=self.dataset,
+            agency=self.agency,
+            raw=self.raw,
+            reasons=self.reasons,
+            rejected_at=self.rejected_at,
+            source=self.source,
+        )
+
+    def to_message(self, *, source: str = "databus") -> Message:
+        """The dead-letter message for ``dlq.rejected.v1``."""
+        return encode_record(DLQ, self.to_record(), source=source)
+
+    def summary(self) -> str:
+        """One line for logs and terminals: where, and every reason."""
+        where = f"{self.source}: " if self.source else ""
+        return where + "; ".join(str(reason) for reason in self.reasons)

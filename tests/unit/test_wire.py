@@ -1,0 +1,120 @@
+"""CloudEvents binary mode round trips and decode failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import orjson
+import pytest
+
+from databus import records as r
+from databus.catalog import CATALOG
+from databus.errors import DecodeError
+from databus.wire import decode, encode_record
+
+REF = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@dataclass
+class FakeMessage:
+    """Stands in for aiokafka's ConsumerRecord (the decoder only reads attributes)."""
+
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    key: bytes | None = None
+    topic: str = "t"
+    partition: int = 3
+    offset: int = 42
+
+
+SAMPLES = [
+    r.HospitalVisit(
+        person_ref=REF,
+        occurred_at=dt.datetime(2026, 3, 2, 10, 15, tzinfo=dt.timezone(dt.timedelta(hours=8))),
+        visit_id="V1",
+        hospital_code="H1",
+        visit_type="emergency",
+        identity_verified=False,
+    ),
+    r.ClockTick(as_of=dt.date(2026, 2, 28)),
+    r.PensionStatus(
+        person_ref=REF,
+        pensioner_account="PA1",
+        decision="suspended",
+        reason="deceased",
+        as_of=dt.date(2026, 4, 30),
+        qualified_until=dt.date(2027, 1, 1),
+        evidence=[
+            r.EvidenceRef(
+                id="abc",
+                dataset="health.death_certificate.v1",
+                occurred_at=dt.datetime(2026, 4, 30, 8, tzinfo=dt.UTC),
+            )
+        ],
+        date_of_death=dt.date(2026, 4, 29),
+        rule_version="pension/1",
+    ),
+]
+NAMES = ["health.hospital_visit.v1", "system.clock.v1", "derived.pension_status.v1"]
+
+
+@pytest.mark.parametrize(("name", "record"), list(zip(NAMES, SAMPLES, strict=True)))
+def test_round_trip(name: str, record: r.Record) -> None:
+    dataset = CATALOG.get(name)
+    message = encode_record(dataset, record, source="test")
+    headers = dict(message.headers)
+    assert headers["ce_specversion"] == b"1.0"
+    assert headers["ce_type"] == name.encode()
+    assert headers["content-type"] == b"application/json"
+    assert headers["ce_dataschema"] == dataset.dataschema.encode()
+    if dataset.person_keyed:
+        assert message.key == REF.encode()
+        assert headers["ce_subject"] == REF.encode()
+    event = decode(FakeMessage(message.value, message.headers, message.key))
+    assert event.record == record
+    assert event.envelope.id == message.id
+    assert (event.partition, event.offset) == (3, 42)
+
+
+def test_ids_are_deterministic() -> None:
+    dataset = CATALOG.get(NAMES[0])
+    assert encode_record(dataset, SAMPLES[0], source="a").id == (
+        encode_record(dataset, SAMPLES[0], source="a").id
+    )
+
+
+def _good_headers() -> list[tuple[str, bytes]]:
+    return encode_record(CATALOG.get(NAMES[1]), SAMPLES[1], source="t").headers
+
+
+@pytest.mark.parametrize(
+    ("value", "headers", "reason"),
+    [
+        (b'{"as_of":"2026-01-01"}', [], "missing header ce_id"),
+        (b"not json", _good_headers(), "invalid system.clock.v1"),
+        (b'{"as_of":"someday"}', _good_headers(), "as_of"),
+        (None, _good_headers(), "tombstone"),
+        (
+            b'{"as_of":"2026-01-01"}',
+            [(k, b"nope.v9" if k == "ce_type" else v) for k, v in _good_headers()],
+            "unknown ce_type",
+        ),
+    ],
+)
+def test_undecodable_messages_name_their_position(
+    value: bytes | None, headers: list[tuple[str, bytes]], reason: str
+) -> None:
+    with pytest.raises(DecodeError, match=reason) as caught:
+        decode(FakeMessage(value, headers, topic="system.clock.v1"))
+    assert "system.clock.v1[3]@42" in str(caught.value)
+
+
+def test_event_json_has_envelope_position_and_data() -> None:
+    message = encode_record(CATALOG.get(NAMES[0]), SAMPLES[0], source="health")
+    shown = decode(FakeMessage(message.value, message.headers)).to_json_dict()
+    assert shown["type"] == NAMES[0]
+    assert shown["source"] == "health"
+    assert shown["subject"] == REF
+    assert shown["data"] == orjson.loads(message.value)
+    assert {"partition", "offset", "id", "time", "specversion"} <= set(shown)
