@@ -1,0 +1,1 @@
+"""Operations: the infrastructure databus runs on (local broker, topics)."""

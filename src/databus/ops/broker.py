@@ -1,0 +1,581 @@
+"""A real single-node Apache Kafka broker (KRaft) for development and tests.
+
+The jars come from Maven Central through ``deploy/kafka/pom.xml`` and are cached per
+Kafka version; config, data, pid file and log live in ``<state_dir>/broker``. Only the
+process named by our pid file, and recognised by its command line, is ever stopped.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from databus.errors import BrokerError
+from databus.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: The Kafka release we assemble; passed to Maven so the pom and the cache agree.
+KAFKA_VERSION = "4.3.1"
+#: Environment variable that points at another ``pom.xml`` (e.g. outside a checkout).
+POM_ENV_VAR = "DATABUS_KAFKA_POM"
+#: The broker listens on loopback only: it is a development broker without security.
+BROKER_HOST = "127.0.0.1"
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 30.0
+MAIN_CLASS = "kafka.Kafka"
+#: The official start script's flags with a smaller heap, fit for a laptop or CI runner.
+JVM_OPTIONS = (
+    "-Xms512m",
+    "-Xmx1g",
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+)
+_DOCKER_HINT = "or run Kafka in Docker instead: `docker compose up kafka`"
+_COMPLETE_MARKER = "libs.complete"
+_MAVEN_TIMEOUT_S = 1800.0
+_FORMAT_TIMEOUT_S = 120.0
+_KILL_TIMEOUT_S = 10.0
+_LOG_TAIL_LINES = 40
+_PROC = Path("/proc")
+
+#: Console logging only: the broker's stdout is redirected to ``broker.log``.
+_LOG4J2_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by databus on every start of the local broker. -->
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stdout" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="kafka.network.RequestChannel$" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="kafka.authorizer.logger" level="WARN"/>
+  </Loggers>
+</Configuration>
+"""
+
+#: Brokers launched by this Python process, kept so they are reaped (no zombies).
+_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def render_server_properties(
+    *,
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    host: str = BROKER_HOST,
+    node_id: int = 1,
+) -> str:
+    """The ``server.properties`` of a plaintext single-node KRaft broker and controller.
+
+    Pure so it can be tested without Java; a later secure (SASL/SCRAM) mode adds
+    keyword arguments here rather than a second renderer.
+    """
+    properties = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": f"{node_id}@{host}:{controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    lines = ["# Written by databus on every start of the local broker; edits are lost."]
+    lines += [f"{key}={_escape_property(value)}" for key, value in properties.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _escape_property(value: str) -> str:
+    """Backslashes are escapes in Java properties files (think Windows paths)."""
+    return value.replace("\\", "\\\\")
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes it: 16 random bytes, URL-safe base64."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):  # Kafka avoids ids that look like options
+            return cluster_id
+
+
+def find_kafka_pom() -> Path:
+    """The pom that assembles the broker.
+
+    ``$DATABUS_KAFKA_POM`` if set, else the checkout's ``deploy/kafka/pom.xml``, else
+    the copy a wheel installs next to this module.
+    """
+    override = os.environ.get(POM_ENV_VAR)
+    if override:
+        candidates = [Path(override).expanduser()]
+    else:
+        here = Path(__file__).resolve()
+        candidates = [
+            here.parents[3] / "deploy" / "kafka" / "pom.xml",
+            here.parent / "kafka" / "pom.xml",
+        ]
+    for pom in candidates:
+        if pom.is_file():
+            return pom
+    raise BrokerError(
+        f"cannot find the Kafka pom at {' or '.join(map(str, candidates))}: run from a "
+        f"databus checkout or set {POM_ENV_VAR} to deploy/kafka/pom.xml; {_DOCKER_HINT}"
+    )
+
+
+def cached_kafka_libs(cache_dir: Path) -> Path | None:
+    """The cached jar directory if a previous download completed, else ``None``."""
+    home = cache_dir / f"kafka-{KAFKA_VERSION}"
+    libs = home / "libs"
+    return libs if (home / _COMPLETE_MARKER).is_file() and libs.is_dir() else None
+
+
+def ensure_kafka_libs(cache_dir: Path) -> Path:
+    """The directory of every runtime jar of Kafka and its tools, fetched on first use.
+
+    The completion marker is written only after Maven succeeded, so an interrupted
+    download is redone instead of leaving a broken classpath behind.
+    """
+    cached = cached_kafka_libs(cache_dir)
+    if cached is not None:
+        return cached
+    mvn = require_tool("mvn")
+    pom = find_kafka_pom()
+    home = cache_dir / f"kafka-{KAFKA_VERSION}"
+    home.mkdir(parents=True, exist_ok=True)
+    with _exclusive_lock(home / "libs.lock"):
+        cached = cached_kafka_libs(cache_dir)
+        if cached is not None:
+            return cached
+        libs, partial = home / "libs", home / "libs.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(libs, ignore_errors=True)
+        logger.info("fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
+        _run_maven(mvn, pom, partial)
+        if not any(partial.glob("kafka_2.13-*.jar")):
+            raise BrokerError(f"Maven ran but {partial} holds no kafka_2.13 jar; check {pom}")
+        partial.rename(libs)
+        (home / _COMPLETE_MARKER).write_text(f"{KAFKA_VERSION}\n")
+    return libs
+
+
+def _run_maven(mvn: str, pom: Path, destination: Path) -> None:
+    argv = [
+        mvn,
+        "-B",
+        "-q",
+        "-Dstyle.color=never",
+        "-f",
+        str(pom),
+        "package",
+        f"-Dkafka.libs={destination}",
+        f"-Dkafka.version={KAFKA_VERSION}",
+    ]
+    try:
+        result = subprocess.run(  # noqa: S603
+            argv, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(f"Maven did not finish within {_MAVEN_TIMEOUT_S:.0f}s") from exc
+    if result.returncode != 0:
+        output = _tail((result.stdout + result.stderr).splitlines())
+        raise BrokerError(
+            f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n{output}"
+        )
+
+
+def require_tool(name: str) -> str:
+    """The absolute path of ``name`` on PATH, or an error that offers Docker instead."""
+    path = shutil.which(name)
+    if path is None:
+        raise BrokerError(
+            f"`{name}` is not on PATH: the local broker needs Java 17+ and Maven "
+            f"(only for the first download); {_DOCKER_HINT}"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """What the pid file and the process table say about the local broker."""
+
+    running: bool
+    """Our broker process is alive."""
+    ready: bool
+    """Its client port accepts connections."""
+    pid: int | None
+    """Pid of our running broker."""
+    bootstrap: str
+    """Bootstrap address of the running broker (or the configured one)."""
+    stale_pid: str | None
+    """Content of a pid file that does not name our broker."""
+
+
+class LocalBroker:
+    """One broker per state directory: start it, ask about it, stop it."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        cache_dir: Path,
+        port: int = 9092,
+        controller_port: int = 9093,
+    ) -> None:
+        if port == controller_port:
+            raise BrokerError(f"client and controller port must differ (both {port})")
+        # Absolute: the config path is how we recognise our process in `ps`.
+        self.state_dir = state_dir.expanduser().resolve()
+        self.cache_dir = cache_dir.expanduser()
+        self.port = port
+        self.controller_port = controller_port
+        self.broker_dir = self.state_dir / "broker"
+        self.data_dir = self.broker_dir / "data"
+        self.config_path = self.broker_dir / "server.properties"
+        self.log4j_path = self.broker_dir / "log4j2.xml"
+        self.pid_path = self.broker_dir / "broker.pid"
+        self.log_path = self.broker_dir / "broker.log"
+        self.cluster_id_path = self.broker_dir / "cluster.id"
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        state_dir: Path | None = None,
+        port: int | None = None,
+        controller_port: int | None = None,
+    ) -> LocalBroker:
+        """The broker the settings describe, with per-call overrides (CLI options)."""
+        return cls(
+            state_dir=state_dir if state_dir is not None else settings.state_dir,
+            cache_dir=settings.cache_dir,
+            port=port if port is not None else settings.broker_port,
+            controller_port=(
+                controller_port if controller_port is not None else settings.controller_port
+            ),
+        )
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address clients use for this broker."""
+        return f"{BROKER_HOST}:{self.port}"
+
+    def status(self) -> BrokerStatus:
+        """Read-only look at the pid file, the process and the client port."""
+        raw_pid = self._read_pid_file()
+        if raw_pid is None:
+            return BrokerStatus(False, False, None, self.bootstrap, None)
+        pid = int(raw_pid) if raw_pid.isdigit() else None
+        if pid is None or not self._is_our_broker(pid):
+            return BrokerStatus(False, False, None, self.bootstrap, raw_pid)
+        port = self._configured_port() or self.port
+        return BrokerStatus(True, _port_accepts(port), pid, f"{BROKER_HOST}:{port}", None)
+
+    def is_running(self) -> bool:
+        """Whether the broker this state directory belongs to is alive."""
+        return self.status().running
+
+    def start(self, timeout: float = READY_TIMEOUT_S) -> str:
+        """Start the broker unless it runs already; return its bootstrap address."""
+        java = require_tool("java")
+        self.broker_dir.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(self.broker_dir / "start.lock"):
+            current = self.status()
+            if current.running and current.pid is not None:
+                if current.bootstrap != self.bootstrap:
+                    raise BrokerError(
+                        f"the broker in {self.state_dir} already runs on "
+                        f"{current.bootstrap}; stop it first to change ports"
+                    )
+                if not current.ready:
+                    self._wait_until_ready(current.pid, timeout)
+                logger.info("broker already running (pid %d)", current.pid)
+                return self.bootstrap
+            if current.stale_pid is not None:
+                logger.info("removing stale pid file %s", self.pid_path)
+                self.pid_path.unlink(missing_ok=True)
+            self._refuse_busy_ports()
+            libs = ensure_kafka_libs(self.cache_dir)
+            self._write_config()
+            self._format_storage(java, libs)
+            pid = self._launch(java, libs)
+            try:
+                self._wait_until_ready(pid, timeout)
+            except BrokerError:
+                self._terminate(pid)
+                self.pid_path.unlink(missing_ok=True)
+                raise
+        logger.info("broker running (pid %d) on %s", pid, self.bootstrap)
+        return self.bootstrap
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
+        """Stop our broker; ``False`` if none ran (a stale pid file is removed)."""
+        raw_pid = self._read_pid_file()
+        if raw_pid is None:
+            return False
+        pid = int(raw_pid) if raw_pid.isdigit() else None
+        if pid is None or not self._is_our_broker(pid):
+            logger.info(
+                "removing stale pid file %s (%s is not our broker)",
+                self.pid_path,
+                raw_pid,
+            )
+            self.pid_path.unlink(missing_ok=True)
+            return False
+        self._terminate(pid, timeout)
+        self.pid_path.unlink(missing_ok=True)
+        logger.info("broker stopped (pid %d)", pid)
+        return True
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The end of ``broker.log``, for error messages."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no broker log)"
+        return _tail(text.splitlines(), lines)
+
+    def _read_pid_file(self) -> str | None:
+        try:
+            return self.pid_path.read_text().strip()
+        except FileNotFoundError:
+            return None
+
+    def _is_our_broker(self, pid: int) -> bool:
+        command = _command_line(pid)
+        return command is not None and f"{MAIN_CLASS} {self.config_path}" in command
+
+    def _configured_port(self) -> int | None:
+        """The client port the running broker was started with (from its config)."""
+        try:
+            lines = self.config_path.read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "advertised.listeners" and value.rpartition(":")[2].isdigit():
+                return int(value.rpartition(":")[2])
+        return None
+
+    def _refuse_busy_ports(self) -> None:
+        for port in (self.port, self.controller_port):
+            if not _port_is_free(port):
+                raise BrokerError(
+                    f"port {port} on {BROKER_HOST} is used by another process (another "
+                    "Kafka, perhaps `docker compose up kafka`?); pick free ports with "
+                    "--port and --controller-port"
+                )
+
+    def _write_config(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(
+            render_server_properties(
+                data_dir=self.data_dir,
+                port=self.port,
+                controller_port=self.controller_port,
+            )
+        )
+        self.log4j_path.write_text(_LOG4J2_XML)
+        if not self.cluster_id_path.is_file():
+            self.cluster_id_path.write_text(new_cluster_id() + "\n")
+
+    def _java_args(self, libs: Path, main_class: str) -> list[str]:
+        """Logging config, classpath (Java expands the ``*``) and main class."""
+        return [
+            f"-Dlog4j2.configurationFile={self.log4j_path}",
+            "-cp",
+            f"{libs}{os.sep}*",
+            main_class,
+        ]
+
+    def _format_storage(self, java: str, libs: Path) -> None:
+        """Write the KRaft metadata the broker needs before its very first start."""
+        if (self.data_dir / "meta.properties").is_file():
+            return
+        cluster_id = self.cluster_id_path.read_text().strip()
+        argv = [
+            java,
+            *self._java_args(libs, "kafka.tools.StorageTool"),
+            "format",
+            "--cluster-id",
+            cluster_id,
+            "--config",
+            str(self.config_path),
+            "--ignore-formatted",
+        ]
+        logger.info("formatting %s for cluster %s", self.data_dir, cluster_id)
+        try:
+            result = subprocess.run(  # noqa: S603
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=_FORMAT_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError(f"formatting {self.data_dir} timed out") from exc
+        if result.returncode != 0:
+            output = _tail((result.stdout + result.stderr).splitlines())
+            raise BrokerError(f"cannot format {self.data_dir}:\n{output}")
+
+    def _launch(self, java: str, libs: Path) -> int:
+        """Start the JVM detached from our session, so it outlives the CLI."""
+        if self.log_path.exists():
+            self.log_path.replace(self.broker_dir / "broker.log.1")
+        argv = [
+            java,
+            *JVM_OPTIONS,
+            *self._java_args(libs, MAIN_CLASS),
+            str(self.config_path),
+        ]
+        with self.log_path.open("ab") as log:
+            process = subprocess.Popen(  # noqa: S603
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.broker_dir,
+                start_new_session=True,
+            )
+        _LAUNCHED[process.pid] = process
+        self.pid_path.write_text(f"{process.pid}\n")
+        logger.info("launched broker pid %d, log %s", process.pid, self.log_path)
+        return process.pid
+
+    def _wait_until_ready(self, pid: int, timeout: float) -> None:
+        """Ready = the client port accepts TCP; it opens once the broker is unfenced."""
+        deadline = time.monotonic() + timeout
+        while not _port_accepts(self.port):
+            if not _is_alive(pid):
+                raise BrokerError(
+                    f"the broker (pid {pid}) exited during start-up; end of "
+                    f"{self.log_path}:\n{self.log_tail()}"
+                )
+            if time.monotonic() >= deadline:
+                raise BrokerError(
+                    f"the broker (pid {pid}) did not open {self.bootstrap} within "
+                    f"{timeout:.0f}s; end of {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(0.25)
+
+    @staticmethod
+    def _terminate(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM for a clean shutdown, SIGKILL if it does not come in time."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, _KILL_TIMEOUT_S)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while _is_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if not _is_alive(pid):
+                _LAUNCHED.pop(pid, None)
+                return
+            logger.warning("broker pid %d ignored %s", pid, sig.name)
+        raise BrokerError(f"the broker (pid {pid}) survived SIGKILL")
+
+
+def _command_line(pid: int) -> str | None:
+    """The process's arguments joined by spaces; ``None`` if gone or a zombie."""
+    if not _is_alive(pid):
+        return None
+    if not _PROC.is_dir():
+        return _ps_command_line(pid)
+    try:
+        raw = (_PROC / str(pid) / "cmdline").read_bytes()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+
+
+def _ps_command_line(pid: int) -> str | None:
+    """Fallback for systems without ``/proc`` (macOS)."""
+    ps = shutil.which("ps")
+    if ps is None:
+        return None
+    argv = [ps, "-ww", "-o", "command=", "-p", str(pid)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _is_alive(pid: int) -> bool:
+    """Alive and not a zombie; reaps brokers this process launched."""
+    launched = _LAUNCHED.get(pid)
+    if launched is not None:
+        return launched.poll() is None
+    if not _PROC.is_dir():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def _port_accepts(port: int) -> bool:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection((BROKER_HOST, port), 1.0),
+    ):
+        return True
+    return False
+
+
+def _port_is_free(port: int) -> bool:
+    """Whether the broker could bind ``port`` (Java sets SO_REUSEADDR too)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((BROKER_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    """Serialise concurrent starts and downloads (two terminals, parallel test runs)."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _tail(lines: list[str], count: int = _LOG_TAIL_LINES) -> str:
+    return "\n".join(lines[-count:]) or "(no output)"
