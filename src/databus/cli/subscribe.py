@@ -1,0 +1,73 @@
+"""``databus subscribe DATASET``: print a dataset's events, one JSON object per line."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+import orjson
+
+from databus.client.subscriber import Subscriber
+from databus.errors import DecodeError
+from databus.settings import Settings
+
+
+def _report(error: DecodeError) -> None:
+    click.echo(f"skipped: {error}", err=True)
+
+
+async def _subscribe(
+    settings: Settings,
+    *,
+    datasets: tuple[str, ...],
+    group: str | None,
+    from_beginning: bool,
+    limit: int | None,
+    idle_timeout: float | None,
+) -> int:
+    printed = 0
+    async with Subscriber(
+        list(datasets),
+        settings,
+        group=group,
+        from_beginning=from_beginning,
+        on_decode_error=_report,
+    ) as subscriber:
+        async for event in subscriber.events(limit=limit, idle_timeout=idle_timeout):
+            click.echo(orjson.dumps(event.to_json_dict()).decode())
+            printed += 1
+    return printed
+
+
+@click.command()
+@click.argument("datasets", nargs=-1, required=True)
+@click.option("--from-beginning", is_flag=True, help="Start at the oldest retained event.")
+@click.option("--group", help="Consumer group: join it and commit progress.")
+@click.option("--max", "limit", type=click.IntRange(min=1), help="Stop after N events.")
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0),
+    help="Stop when no event has arrived for this many seconds.",
+)
+@click.pass_obj
+def subscribe(
+    settings: Settings,
+    *,
+    datasets: tuple[str, ...],
+    from_beginning: bool,
+    group: str | None,
+    limit: int | None,
+    idle_timeout: float | None,
+) -> None:
+    """Print the events of DATASETS as JSON lines (CloudEvents attributes + data)."""
+    printed = asyncio.run(
+        _subscribe(
+            settings,
+            datasets=datasets,
+            group=group,
+            from_beginning=from_beginning,
+            limit=limit,
+            idle_timeout=idle_timeout,
+        )
+    )
+    click.echo(f"{printed} events", err=True)

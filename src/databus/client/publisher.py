@@ -1,0 +1,203 @@
+"""The publisher SDK: agency records in, validated pseudonymous events on Kafka out.
+
+One aiokafka producer per publisher, idempotent with ``acks=all`` and batching
+(``linger_ms``). Rejected records go to ``dlq.rejected.v1`` with their reasons; the
+counts always add up: ``accepted + rejected == records offered``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from aiokafka import AIOKafkaProducer
+
+from databus.catalog import CATALOG, DLQ, Catalog
+from databus.client.files import Line
+from databus.client.intake import Intake
+from databus.errors import DatabusError, MissingTopicError
+from databus.identity import Pseudonymizer
+from databus.records.base import InputRecord
+from databus.settings import Settings
+from databus.wire import Message, Rejection
+
+log = logging.getLogger(__name__)
+
+#: How many sends may be in flight before we wait for their delivery reports.
+IN_FLIGHT = 20_000
+
+
+class PublishError(DatabusError):
+    """Kafka did not accept a message after the producer's retries."""
+
+    retriable = True
+
+
+@dataclass(slots=True)
+class PublishSummary:
+    """What happened to the records offered to :meth:`Publisher.publish_many`."""
+
+    accepted: int = 0
+    rejected: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.accepted + self.rejected
+
+
+Submission = InputRecord | Mapping[str, Any] | bytes | str | Line
+"""What can be published: a typed record, a mapping, a JSON line, or a file line."""
+
+
+def producer_options(settings: Settings, *, linger_ms: int = 10) -> dict[str, Any]:
+    """Producer settings shared by the publisher and its benchmark baseline."""
+    return {
+        **settings.kafka_client_options(),
+        "client_id": f"{settings.client_id}-publisher",
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": linger_ms,
+        "max_batch_size": 256 * 1024,
+        "request_timeout_ms": 30_000,
+    }
+
+
+class Publisher:
+    """Validates, pseudonymises, envelopes and sends agency records."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        catalog: Catalog = CATALOG,
+        source: str | None = None,
+        linger_ms: int = 10,
+    ) -> None:
+        self.settings = settings or Settings()
+        self._catalog = catalog
+        self._source = source
+        self._pseudonymizer = Pseudonymizer(self.settings.pseudonym_key_bytes())
+        self._producer = AIOKafkaProducer(**producer_options(self.settings, linger_ms=linger_ms))
+        self._intakes: dict[str, Intake] = {}
+        self._known_topics: set[str] = set()
+
+    async def start(self) -> None:
+        """Connect to the brokers."""
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        """Deliver what is pending, then disconnect."""
+        await self._producer.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def intake(self, dataset: str) -> Intake:
+        """The (cached) intake of one dataset."""
+        intake = self._intakes.get(dataset)
+        if intake is None:
+            intake = Intake(self._catalog.get(dataset), self._pseudonymizer, source=self._source)
+            self._intakes[dataset] = intake
+        return intake
+
+    def check(
+        self, dataset: str, submission: Submission, *, where: str | None = None
+    ) -> Message | Rejection:
+        """Validate and envelope one record without sending it; ``where`` names it in
+        rejections (for example ``visits.ndjson:12``)."""
+        intake = self.intake(dataset)
+        if isinstance(submission, InputRecord):
+            return intake.accept(submission)
+        if isinstance(submission, Line):
+            return intake.from_line(submission, where=where)
+        if isinstance(submission, str):
+            return intake.from_json(submission.encode(), where=where)
+        if isinstance(submission, bytes):
+            return intake.from_json(submission, where=where)
+        return intake.from_mapping(submission, where=where, strict=False)
+
+    async def publish(self, dataset: str, submission: Submission) -> Message | Rejection:
+        """Publish one record and wait until Kafka has it (or it is dead-lettered)."""
+        outcome = self.check(dataset, submission)
+        await self._ensure_topic(DLQ.topic if isinstance(outcome, Rejection) else dataset)
+        delivery = await self._send(outcome)
+        await delivery
+        return outcome
+
+    async def publish_many(
+        self,
+        dataset: str,
+        submissions: Iterable[Submission],
+        *,
+        on_rejection: Callable[[Rejection], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        origin: str | None = None,
+    ) -> PublishSummary:
+        """Publish many records; returns the counts once every send is delivered.
+
+        ``origin`` (a file name) prefixes where each rejected record came from."""
+        await self._ensure_topic(dataset)
+        await self._ensure_topic(DLQ.topic)
+        summary = PublishSummary()
+        pending: list[asyncio.Future[Any]] = []
+        for number, submission in enumerate(submissions, start=1):
+            if isinstance(submission, Line):
+                number = submission.number  # noqa: PLW2901 - file lines keep their numbers
+            where = f"{origin}:{number}" if origin else f"record {number}"
+            outcome = self.check(dataset, submission, where=where)
+            pending.append(await self._send(outcome))
+            if isinstance(outcome, Rejection):
+                summary.rejected += 1
+                if on_rejection is not None:
+                    on_rejection(outcome)
+            else:
+                summary.accepted += 1
+            if len(pending) >= IN_FLIGHT:
+                await _delivered(pending)
+                if on_progress is not None:
+                    on_progress(summary.total)
+        await _delivered(pending)
+        if on_progress is not None:
+            on_progress(summary.total)
+        return summary
+
+    async def _send(self, outcome: Message | Rejection) -> asyncio.Future[Any]:
+        message = outcome.to_message() if isinstance(outcome, Rejection) else outcome
+        future: asyncio.Future[Any] = await self._producer.send(
+            message.topic, message.value, key=message.key, headers=message.headers
+        )
+        return future
+
+    async def _ensure_topic(self, topic: str) -> None:
+        if topic in self._known_topics:
+            return
+        metadata = await self._producer.client.fetch_all_metadata()
+        if topic not in metadata.topics():
+            raise MissingTopicError(
+                f"topic {topic} does not exist on {self.settings.bootstrap_servers}; "
+                "run `databus topics apply` first"
+            )
+        self._known_topics.add(topic)
+
+
+async def _delivered(pending: list[asyncio.Future[Any]]) -> None:
+    """Wait for every delivery report; a failed one is an error, not a silent loss."""
+    try:
+        await asyncio.gather(*pending)
+    except Exception as exc:
+        raise PublishError(f"Kafka did not accept a message: {exc!r}") from exc
+    finally:
+        pending.clear()
