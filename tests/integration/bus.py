@@ -1,0 +1,70 @@
+"""Helpers for integration tests that talk to the session's real broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import BaseModel
+
+from databus.client.subscriber import Subscriber
+from databus.settings import Settings
+from databus.wire import Event
+
+
+async def read_events(
+    settings: Settings, datasets: Sequence[str], *, idle: float = 2.0
+) -> list[Event[BaseModel]]:
+    """Every event currently in ``datasets``, read from the beginning without a group."""
+    async with Subscriber(datasets, settings, from_beginning=True) as subscriber:
+        return [event async for event in subscriber.events(idle_timeout=idle)]
+
+
+async def read_raw(settings: Settings, topics: Sequence[str]) -> list[bytes]:
+    """Every byte of every message (key, value, header names and values) in ``topics``."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    await consumer.start()
+    try:
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in sorted(cluster.partitions_for_topic(topic) or ())
+        ]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        chunks: list[bytes] = []
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for tp, messages in batches.items():
+                for m in messages:
+                    chunks += [m.key or b"", m.value or b""]
+                    chunks += [name.encode() + value for name, value in m.headers]
+                    if m.offset + 1 >= ends[tp]:
+                        remaining.discard(tp)
+        return chunks
+    finally:
+        await consumer.stop()
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the real ``databus`` command against the test broker."""
+    env = os.environ | {
+        "DATABUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABUS_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value()
+        if settings.pseudonym_key
+        else "",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "databus", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

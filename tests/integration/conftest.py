@@ -1,0 +1,83 @@
+"""Integration fixtures: a real Kafka broker for the whole test session.
+
+Set ``DATABUS_TEST_BOOTSTRAP`` to test against a broker you run yourself (for example
+``docker compose up kafka`` → ``127.0.0.1:9092``); otherwise the session starts its own
+:class:`~databus.ops.broker.LocalBroker` on free ports in a temporary state directory,
+sharing the normal jar cache, and stops it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from databus.ops.broker import LocalBroker
+from databus.settings import Settings
+
+BOOTSTRAP_ENV_VAR = "DATABUS_TEST_BOOTSTRAP"
+
+
+def pick_free_ports(count: int) -> list[int]:
+    """Ports the OS reports free, all distinct (sockets stay open until all are bound)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind(("127.0.0.1", 0))
+            ports.append(int(probe.getsockname()[1]))
+        return ports
+
+
+@pytest.fixture
+def free_ports() -> Callable[[int], list[int]]:
+    """Factory: ``free_ports(2)`` gives a client and a controller port."""
+    return pick_free_ports
+
+
+@pytest.fixture(scope="session")
+def broker_settings() -> Settings:
+    """The normal settings: every test broker shares their jar cache."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(
+    tmp_path_factory: pytest.TempPathFactory, broker_settings: Settings
+) -> Iterator[str]:
+    """``127.0.0.1:PORT`` of a broker that lives as long as the test session."""
+    external = os.environ.get(BOOTSTRAP_ENV_VAR)
+    if external:
+        yield external
+        return
+    port, controller_port = pick_free_ports(2)
+    broker = LocalBroker(
+        state_dir=tmp_path_factory.mktemp("kafka-state"),
+        cache_dir=broker_settings.cache_dir,
+        port=port,
+        controller_port=controller_port,
+    )
+    bootstrap = broker.start()
+    try:
+        yield bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bus_settings(kafka_bootstrap: str) -> Settings:
+    """Settings for the session broker, with a test pseudonym key and the catalog's
+    topics applied once."""
+    from databus.ops.topics import apply_topics  # noqa: PLC0415
+
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap,
+        pseudonym_key="integration-test-key",  # type: ignore[arg-type]
+        demo=False,
+    )
+    asyncio.run(apply_topics(settings))
+    return settings

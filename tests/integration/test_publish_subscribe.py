@@ -1,0 +1,195 @@
+"""Publish → Kafka → subscribe, for every dataset, through the SDKs and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from databus import records as r
+from databus.catalog import CATALOG
+from databus.client.publisher import Publisher
+from databus.identity import Pseudonymizer
+from databus.settings import Settings
+from databus.wire import Message, encode_record
+from tests.factories import make_citizen_id, sample_input
+from tests.integration.bus import read_events, run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def _fresh_citizen_id() -> str:
+    born = dt.date(1930, 1, 1) + dt.timedelta(days=random.randrange(25_000))
+    return make_citizen_id("370102", born, random.randrange(1000))
+
+
+def _bus_samples(ref: str) -> dict[str, r.BaseModel]:
+    evidence = r.EvidenceRef(
+        id=uuid.uuid4().hex, dataset="health.hospital_visit.v1", occurred_at=dt.datetime.now(dt.UTC)
+    )
+    return {
+        "system.clock.v1": r.ClockTick(as_of=dt.date(2026, 2, 28)),
+        "derived.pension_status.v1": r.PensionStatus(
+            person_ref=ref,
+            pensioner_account="PA-1",
+            decision="confirmed",
+            reason="evidence",
+            as_of=dt.date(2026, 3, 2),
+            qualified_until=dt.date(2027, 3, 2),
+            evidence=[evidence],
+            rule_version="pension/1",
+        ),
+        "derived.fraud_alert.v1": r.FraudAlert(
+            person_ref=ref,
+            kind="post_mortem_activity",
+            date_of_death=dt.date(2026, 4, 29),
+            death_evidence=evidence,
+            activity=evidence,
+            rule_version="pension/1",
+        ),
+        "derived.elderly_allowance.v1": r.ElderlyAllowance(
+            person_ref=ref,
+            decision="granted",
+            tier="80-89",
+            monthly_amount_cents=10000,
+            effective_month="2026-04",
+            reason="age",
+            rule_version="allowance/1",
+        ),
+        "dlq.rejected.v1": r.Rejected(
+            dataset="health.hospital_visit.v1",
+            agency="health",
+            raw=uuid.uuid4().hex,
+            reasons=[r.Reason(field="$", message="test")],
+            rejected_at=dt.datetime.now(dt.UTC),
+        ),
+    }
+
+
+async def test_every_dataset_round_trips(bus_settings: Settings) -> None:
+    pseudonymizer = Pseudonymizer(bus_settings.pseudonym_key_bytes())
+    sent: dict[str, tuple[Message, str | None]] = {}
+    async with Publisher(bus_settings) as publisher:
+        for dataset in CATALOG.sources():
+            citizen_id = _fresh_citizen_id()
+            outcome = await publisher.publish(dataset.name, sample_input(dataset.name, citizen_id))
+            assert isinstance(outcome, Message), outcome
+            sent[dataset.name] = (outcome, pseudonymizer.person_ref(citizen_id))
+    ref = pseudonymizer.person_ref(_fresh_citizen_id())
+    producer = AIOKafkaProducer(bootstrap_servers=bus_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        for name, record in _bus_samples(ref).items():
+            message = encode_record(CATALOG.get(name), record, source="databus")
+            await producer.send_and_wait(
+                message.topic, message.value, key=message.key, headers=message.headers
+            )
+            sent[name] = (message, ref if CATALOG.get(name).person_keyed else None)
+    finally:
+        await producer.stop()
+    assert set(sent) == {d.name for d in CATALOG}
+
+    events = {e.envelope.id: e for e in await read_events(bus_settings, list(sent))}
+    for name, (message, person_ref) in sent.items():
+        event = events[message.id]
+        assert event.envelope.type == name
+        assert event.record.model_dump(mode="json") == orjson.loads(message.value)
+        if person_ref is not None:
+            assert event.envelope.subject == person_ref
+            assert event.record.model_dump()["person_ref"] == person_ref
+
+
+async def test_mixed_file_counts_add_up_and_rejections_are_kept(
+    bus_settings: Settings, tmp_path: Path
+) -> None:
+    good = [sample_input("health.hospital_visit.v1", _fresh_citizen_id()) for _ in range(3)]
+    bad_check = _fresh_citizen_id()
+    bad_check = bad_check[:17] + ("1" if bad_check[17] == "0" else "0")
+    lines = [
+        orjson.dumps(good[0]),
+        orjson.dumps(sample_input("health.hospital_visit.v1", bad_check)),  # line 2
+        orjson.dumps(good[1]),
+        orjson.dumps(good[2] | {"visit_type": "house_call"}),  # line 4
+        b'{"citizen_id": "' + _fresh_citizen_id().encode() + b'", ',  # line 5
+        b"",  # line 6
+        orjson.dumps({k: v for k, v in good[1].items() if k != "hospital_code"}),  # line 7
+        orjson.dumps(good[2]),
+    ]
+    path = tmp_path / f"visits-{uuid.uuid4().hex[:8]}.ndjson"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = run_cli(bus_settings, "publish", "health.hospital_visit.v1", str(path))
+
+    assert result.returncode == 1, result.stderr
+    assert "accepted 3, rejected 5" in result.stdout
+    rejected_file = path.with_name(path.name + ".rejected.ndjson")
+    kept = [orjson.loads(line) for line in rejected_file.read_bytes().splitlines()]
+    expected = {2: "citizen_id", 4: "visit_type", 5: "$", 6: "$", 7: "hospital_code"}
+    by_line = {int(item["source"].rsplit(":", 1)[1]): item for item in kept}
+    assert set(by_line) == set(expected)
+    for line_number, field in expected.items():
+        assert field in {reason["field"] for reason in by_line[line_number]["reasons"]}
+    assert bad_check not in rejected_file.read_text()
+    dead = [
+        e.record
+        for e in await read_events(bus_settings, ["dlq.rejected.v1"])
+        if isinstance(e.record, r.Rejected)
+        and e.record.source
+        and e.record.source.startswith(path.name + ":")
+    ]
+    assert sorted(d.source or "" for d in dead) == sorted(item["source"] for item in kept)
+    assert [d.reasons for d in sorted(dead, key=lambda d: d.source or "")] == [
+        [r.Reason.model_validate(x) for x in item["reasons"]]
+        for item in sorted(kept, key=lambda i: i["source"])
+    ]
+
+
+async def test_subscribe_cli_prints_json_lines(bus_settings: Settings) -> None:
+    citizen_id = _fresh_citizen_id()
+    async with Publisher(bus_settings) as publisher:
+        outcome = await publisher.publish(
+            "hrss.face_authentication.v1", sample_input("hrss.face_authentication.v1", citizen_id)
+        )
+    assert isinstance(outcome, Message)
+    result = run_cli(
+        bus_settings,
+        "subscribe",
+        "hrss.face_authentication.v1",
+        "--from-beginning",
+        "--idle-timeout",
+        "2",
+    )
+    assert result.returncode == 0, result.stderr
+    shown = [orjson.loads(line) for line in result.stdout.splitlines()]
+    ours = [item for item in shown if item["id"] == outcome.id]
+    assert len(ours) == 1
+    assert ours[0]["type"] == "hrss.face_authentication.v1"
+    assert ours[0]["data"]["channel"] == "app"
+    assert citizen_id not in result.stdout
+
+
+async def test_group_subscriber_resumes_where_it_stopped(bus_settings: Settings) -> None:
+    citizen_ids = [_fresh_citizen_id() for _ in range(5)]
+    group = f"test-{uuid.uuid4().hex}"
+    async with Publisher(bus_settings) as publisher:
+        summary = await publisher.publish_many(
+            "health.physical_exam.v1",
+            [
+                sample_input("health.physical_exam.v1", c, exam_id=f"E-{c[-6:]}")
+                for c in citizen_ids
+            ],
+        )
+    assert summary.accepted == 5
+    first = run_cli(bus_settings, "subscribe", "health.physical_exam.v1", "--group", group,
+                    "--from-beginning", "--max", "2")  # fmt: skip
+    rest = run_cli(bus_settings, "subscribe", "health.physical_exam.v1", "--group", group,
+                   "--from-beginning", "--idle-timeout", "3")  # fmt: skip
+    first_ids = [orjson.loads(line)["id"] for line in first.stdout.splitlines()]
+    rest_ids = [orjson.loads(line)["id"] for line in rest.stdout.splitlines()]
+    assert len(first_ids) == 2
+    assert not set(first_ids) & set(rest_ids)
