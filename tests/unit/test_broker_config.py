@@ -9,16 +9,14 @@ from pathlib import Path
 import pytest
 
 from databus.errors import BrokerError
-from databus.ops import broker as broker_module
-from databus.ops.broker import (
+from databus.ops import kafka_dist
+from databus.ops.broker import LocalBroker, new_cluster_id, render_server_properties
+from databus.ops.kafka_dist import (
     KAFKA_VERSION,
     POM_ENV_VAR,
-    LocalBroker,
     cached_kafka_libs,
     ensure_kafka_libs,
     find_kafka_pom,
-    new_cluster_id,
-    render_server_properties,
 )
 
 
@@ -138,7 +136,7 @@ def test_pom_is_found_in_the_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
     pom = find_kafka_pom()
 
     assert pom.parts[-3:] == ("deploy", "kafka", "pom.xml")
-    assert pom == Path(broker_module.__file__).resolve().parents[3] / "deploy/kafka/pom.xml"
+    assert pom == Path(kafka_dist.__file__).resolve().parents[3] / "deploy/kafka/pom.xml"
 
 
 def test_pom_override_that_does_not_exist_is_a_clear_error(

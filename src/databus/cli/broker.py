@@ -12,7 +12,8 @@ from typing import TypeVar
 
 import click
 
-from databus.ops.broker import KAFKA_VERSION, LocalBroker, cached_kafka_libs
+from databus.ops.broker import LocalBroker
+from databus.ops.kafka_dist import KAFKA_VERSION, cached_kafka_libs
 from databus.settings import Settings
 
 #: Exit code of ``status`` when no broker runs (as in LSB init scripts).

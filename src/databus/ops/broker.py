@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
@@ -18,19 +17,20 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from databus.errors import BrokerError
+from databus.ops.kafka_dist import (
+    ensure_kafka_libs,
+    exclusive_lock,
+    require_tool,
+    tail,
+)
 from databus.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: The Kafka release we assemble; passed to Maven so the pom and the cache agree.
-KAFKA_VERSION = "4.3.1"
-#: Environment variable that points at another ``pom.xml`` (e.g. outside a checkout).
-POM_ENV_VAR = "DATABUS_KAFKA_POM"
 #: The broker listens on loopback only: it is a development broker without security.
 BROKER_HOST = "127.0.0.1"
 READY_TIMEOUT_S = 120.0
@@ -46,9 +46,6 @@ JVM_OPTIONS = (
     "-XX:InitiatingHeapOccupancyPercent=35",
     "-XX:+ExplicitGCInvokesConcurrent",
 )
-_DOCKER_HINT = "or run Kafka in Docker instead: `docker compose up kafka`"
-_COMPLETE_MARKER = "libs.complete"
-_MAVEN_TIMEOUT_S = 1800.0
 _FORMAT_TIMEOUT_S = 120.0
 _KILL_TIMEOUT_S = 10.0
 _LOG_TAIL_LINES = 40
@@ -126,102 +123,6 @@ def new_cluster_id() -> str:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
         if not cluster_id.startswith("-"):  # Kafka avoids ids that look like options
             return cluster_id
-
-
-def find_kafka_pom() -> Path:
-    """The pom that assembles the broker.
-
-    ``$DATABUS_KAFKA_POM`` if set, else the checkout's ``deploy/kafka/pom.xml``, else
-    the copy a wheel installs next to this module.
-    """
-    override = os.environ.get(POM_ENV_VAR)
-    if override:
-        candidates = [Path(override).expanduser()]
-    else:
-        here = Path(__file__).resolve()
-        candidates = [
-            here.parents[3] / "deploy" / "kafka" / "pom.xml",
-            here.parent / "kafka" / "pom.xml",
-        ]
-    for pom in candidates:
-        if pom.is_file():
-            return pom
-    raise BrokerError(
-        f"cannot find the Kafka pom at {' or '.join(map(str, candidates))}: run from a "
-        f"databus checkout or set {POM_ENV_VAR} to deploy/kafka/pom.xml; {_DOCKER_HINT}"
-    )
-
-
-def cached_kafka_libs(cache_dir: Path) -> Path | None:
-    """The cached jar directory if a previous download completed, else ``None``."""
-    home = cache_dir / f"kafka-{KAFKA_VERSION}"
-    libs = home / "libs"
-    return libs if (home / _COMPLETE_MARKER).is_file() and libs.is_dir() else None
-
-
-def ensure_kafka_libs(cache_dir: Path) -> Path:
-    """The directory of every runtime jar of Kafka and its tools, fetched on first use.
-
-    The completion marker is written only after Maven succeeded, so an interrupted
-    download is redone instead of leaving a broken classpath behind.
-    """
-    cached = cached_kafka_libs(cache_dir)
-    if cached is not None:
-        return cached
-    mvn = require_tool("mvn")
-    pom = find_kafka_pom()
-    home = cache_dir / f"kafka-{KAFKA_VERSION}"
-    home.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(home / "libs.lock"):
-        cached = cached_kafka_libs(cache_dir)
-        if cached is not None:
-            return cached
-        libs, partial = home / "libs", home / "libs.partial"
-        shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(libs, ignore_errors=True)
-        logger.info("fetching Kafka %s jars with Maven into %s", KAFKA_VERSION, libs)
-        _run_maven(mvn, pom, partial)
-        if not any(partial.glob("kafka_2.13-*.jar")):
-            raise BrokerError(f"Maven ran but {partial} holds no kafka_2.13 jar; check {pom}")
-        partial.rename(libs)
-        (home / _COMPLETE_MARKER).write_text(f"{KAFKA_VERSION}\n")
-    return libs
-
-
-def _run_maven(mvn: str, pom: Path, destination: Path) -> None:
-    argv = [
-        mvn,
-        "-B",
-        "-q",
-        "-Dstyle.color=never",
-        "-f",
-        str(pom),
-        "package",
-        f"-Dkafka.libs={destination}",
-        f"-Dkafka.version={KAFKA_VERSION}",
-    ]
-    try:
-        result = subprocess.run(  # noqa: S603
-            argv, capture_output=True, text=True, timeout=_MAVEN_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(f"Maven did not finish within {_MAVEN_TIMEOUT_S:.0f}s") from exc
-    if result.returncode != 0:
-        output = _tail((result.stdout + result.stderr).splitlines())
-        raise BrokerError(
-            f"Maven could not fetch the Kafka jars (exit {result.returncode}):\n{output}"
-        )
-
-
-def require_tool(name: str) -> str:
-    """The absolute path of ``name`` on PATH, or an error that offers Docker instead."""
-    path = shutil.which(name)
-    if path is None:
-        raise BrokerError(
-            f"`{name}` is not on PATH: the local broker needs Java 17+ and Maven "
-            f"(only for the first download); {_DOCKER_HINT}"
-        )
-    return path
 
 
 @dataclass(frozen=True)
@@ -308,7 +209,7 @@ class LocalBroker:
         """Start the broker unless it runs already; return its bootstrap address."""
         java = require_tool("java")
         self.broker_dir.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(self.broker_dir / "start.lock"):
+        with exclusive_lock(self.broker_dir / "start.lock"):
             current = self.status()
             if current.running and current.pid is not None:
                 if current.bootstrap != self.bootstrap:
@@ -356,13 +257,13 @@ class LocalBroker:
         logger.info("broker stopped (pid %d)", pid)
         return True
 
-    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+    def logtail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The end of ``broker.log``, for error messages."""
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return "(no broker log)"
-        return _tail(text.splitlines(), lines)
+        return tail(text.splitlines(), lines)
 
     def _read_pid_file(self) -> str | None:
         try:
@@ -444,7 +345,7 @@ class LocalBroker:
         except subprocess.TimeoutExpired as exc:
             raise BrokerError(f"formatting {self.data_dir} timed out") from exc
         if result.returncode != 0:
-            output = _tail((result.stdout + result.stderr).splitlines())
+            output = tail((result.stdout + result.stderr).splitlines())
             raise BrokerError(f"cannot format {self.data_dir}:\n{output}")
 
     def _launch(self, java: str, libs: Path) -> int:
@@ -478,12 +379,12 @@ class LocalBroker:
             if not _is_alive(pid):
                 raise BrokerError(
                     f"the broker (pid {pid}) exited during start-up; end of "
-                    f"{self.log_path}:\n{self.log_tail()}"
+                    f"{self.log_path}:\n{self.logtail()}"
                 )
             if time.monotonic() >= deadline:
                 raise BrokerError(
                     f"the broker (pid {pid}) did not open {self.bootstrap} within "
-                    f"{timeout:.0f}s; end of {self.log_path}:\n{self.log_tail()}"
+                    f"{timeout:.0f}s; end of {self.log_path}:\n{self.logtail()}"
                 )
             time.sleep(0.25)
 
@@ -564,18 +465,3 @@ def _port_is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise concurrent starts and downloads (two terminals, parallel test runs)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _tail(lines: list[str], count: int = _LOG_TAIL_LINES) -> str:
-    return "\n".join(lines[-count:]) or "(no output)"
