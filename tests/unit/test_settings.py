@@ -1,0 +1,64 @@
+"""Settings come from DATABUS_* variables and an optional TOML file; secrets stay masked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from databus.errors import ConfigurationError
+from databus.settings import DEMO_PSEUDONYM_KEY, Settings
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("DATABUS_PSEUDONYM_KEY", "DATABUS_DEMO", "DATABUS_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABUS_CONFIG", str(tmp_path / "absent.toml"))
+
+
+def test_defaults_point_at_the_local_broker() -> None:
+    settings = Settings()
+    assert settings.bootstrap_servers == "127.0.0.1:9092"
+    assert settings.partitions == 12
+
+
+def test_no_key_outside_the_demo_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="DATABUS_PSEUDONYM_KEY"):
+        Settings().pseudonym_key_bytes()
+
+
+def test_demo_uses_the_labelled_demo_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_DEMO", "1")
+    assert Settings().pseudonym_key_bytes() == DEMO_PSEUDONYM_KEY.encode()
+    assert b"DEMO" in DEMO_PSEUDONYM_KEY.encode()
+
+
+def test_environment_beats_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "databus.toml"
+    config.write_text('bootstrap_servers = "kafka-a:9092"\npseudonym_key = "from-file"\n')
+    monkeypatch.setenv("DATABUS_CONFIG", str(config))
+    assert Settings().bootstrap_servers == "kafka-a:9092"
+    assert Settings().pseudonym_key_bytes() == b"from-file"
+    monkeypatch.setenv("DATABUS_BOOTSTRAP_SERVERS", "kafka-b:9092")
+    assert Settings().bootstrap_servers == "kafka-b:9092"
+
+
+def test_the_safe_dump_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_PSEUDONYM_KEY", "very-secret")
+    monkeypatch.setenv("DATABUS_SASL_PASSWORD", "also-secret")
+    dumped = str(Settings().safe_dump())
+    assert "very-secret" not in dumped
+    assert "also-secret" not in dumped
+
+
+def test_sasl_settings_reach_the_kafka_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("DATABUS_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("DATABUS_SASL_USERNAME", "hrss")
+    monkeypatch.setenv("DATABUS_SASL_PASSWORD", "pw")
+    options = Settings().kafka_client_options()
+    assert options["security_protocol"] == "SASL_PLAINTEXT"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "hrss"
+    assert options["sasl_plain_password"] == "pw"
