@@ -193,3 +193,26 @@ async def test_group_subscriber_resumes_where_it_stopped(bus_settings: Settings)
     rest_ids = [orjson.loads(line)["id"] for line in rest.stdout.splitlines()]
     assert len(first_ids) == 2
     assert not set(first_ids) & set(rest_ids)
+
+
+async def test_csv_file_through_the_cli(bus_settings: Settings, tmp_path: Path) -> None:
+    citizen_ids = [_fresh_citizen_id() for _ in range(3)]
+    header = "citizen_id,occurred_at,card_id,mode,station_code,identity_verified"
+    rows = [
+        f"{citizen_ids[0]},2026-03-11T07:42:00+08:00,TC-CSV-1,rail,JNX,true",
+        f"{citizen_ids[1]},2026-03-11T07:43:00+08:00,TC-CSV-2,tram,JNX,false",
+        f"{citizen_ids[2]},2026-03-11T07:44:00+08:00,TC-CSV-3,bus,B-1,false",
+    ]
+    path = tmp_path / f"taps-{uuid.uuid4().hex[:8]}.csv"
+    path.write_text("\n".join([header, *rows]) + "\n")
+
+    result = run_cli(bus_settings, "publish", "transport.transit_tap.v1", str(path), "--progress")
+
+    assert result.returncode == 1, result.stderr
+    assert "accepted 2, rejected 1" in result.stdout
+    assert f"{path.name}:3: mode:" in result.stderr
+    events = await read_events(bus_settings, ["transport.transit_tap.v1"])
+    cards = {e.record.model_dump()["card_id"]: e.record.model_dump() for e in events}
+    assert cards["TC-CSV-1"]["identity_verified"] is True
+    assert cards["TC-CSV-3"]["identity_verified"] is False
+    assert "TC-CSV-2" not in cards
