@@ -11,14 +11,14 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from databus.catalog import CATALOG, DLQ, Catalog
 from databus.client.files import Line
 from databus.client.intake import Intake
+from databus.client.lifecycle import Startable
 from databus.errors import DatabusError, MissingTopicError
 from databus.identity import Pseudonymizer
 from databus.records.base import InputRecord
@@ -66,7 +66,7 @@ def producer_options(settings: Settings, *, linger_ms: int = 10) -> dict[str, An
     }
 
 
-class Publisher:
+class Publisher(Startable):
     """Validates, pseudonymises, envelopes and sends agency records."""
 
     def __init__(
@@ -92,18 +92,6 @@ class Publisher:
     async def stop(self) -> None:
         """Deliver what is pending, then disconnect."""
         await self._producer.stop()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     def intake(self, dataset: str) -> Intake:
         """The (cached) intake of one dataset."""

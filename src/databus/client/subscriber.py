@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
-from types import TracebackType
-from typing import Self
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import BaseModel
 
 from databus.catalog import CATALOG, Catalog
+from databus.client.lifecycle import Startable
 from databus.errors import DecodeError, MissingTopicError
 from databus.settings import Settings
 from databus.wire import Event, decode
@@ -28,7 +27,7 @@ def log_decode_error(error: DecodeError) -> None:
     log.warning("%s", error)
 
 
-class Subscriber:
+class Subscriber(Startable):
     """Reads one or more datasets and yields decoded :class:`~databus.wire.Event` s."""
 
     def __init__(
@@ -93,18 +92,6 @@ class Subscriber:
         if self._group is not None and self._next_offsets:
             await self._consumer.commit(dict(self._next_offsets))
             self._next_offsets.clear()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def events(
         self, *, limit: int | None = None, idle_timeout: float | None = None
