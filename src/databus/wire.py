@@ -39,24 +39,6 @@ class Envelope:
     specversion: str = "1.0"
     datacontenttype: str = "application/json"
 
-    def headers(self) -> Headers:
-        """The Kafka headers of binary content mode."""
-        headers: Headers = [
-            ("ce_specversion", self.specversion.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-        ]
-        for name, value in (
-            ("ce_time", self.time),
-            ("ce_subject", self.subject),
-            ("ce_dataschema", self.dataschema),
-        ):
-            if value is not None:
-                headers.append((name, value.encode()))
-        headers.append(("content-type", self.datacontenttype.encode()))
-        return headers
-
     @classmethod
     def from_headers(cls, headers: Mapping[str, bytes]) -> Envelope:
         """Read the envelope back; ``KeyError`` names a missing required attribute."""
@@ -145,33 +127,53 @@ class KafkaRecord(Protocol):
     def headers(self) -> Sequence[tuple[str, bytes]]: ...
 
 
-def content_id(dataset: str, value: bytes) -> str:
-    """A deterministic event id: the same record published twice keeps one id."""
-    return hashlib.sha256(dataset.encode() + b"\0" + value).hexdigest()[:32]
+class Encoder:
+    """Serialises the records of one dataset from one source into Kafka messages.
 
+    The headers that are the same for every message are encoded once here: this runs
+    once per published record. Reading them back is :meth:`Envelope.from_headers`.
+    """
 
-def encode(
-    dataset: Dataset,
-    data: Mapping[str, Any],
-    *,
-    source: str,
-    subject: str | None = None,
-    time: str | None = None,
-    event_id: str | None = None,
-) -> Message:
-    """Serialise a bus-form record (a JSON-ready mapping) into a Kafka message."""
-    value = orjson.dumps(data)
-    ce_id = event_id or content_id(dataset.name, value)
-    envelope = Envelope(
-        id=ce_id,
-        source=source,
-        type=dataset.name,
-        time=time,
-        subject=subject,
-        dataschema=dataset.dataschema,
-    )
-    key = subject.encode() if dataset.person_keyed and subject is not None else None
-    return Message(dataset.topic, key, value, envelope.headers(), ce_id)
+    __slots__ = ("_dataschema", "_keyed", "_prefix", "_source", "_type", "dataset")
+
+    def __init__(self, dataset: Dataset, source: str) -> None:
+        self.dataset = dataset
+        self._prefix = dataset.name.encode() + b"\0"
+        self._source = source.encode()
+        self._type = dataset.name.encode()
+        self._dataschema = dataset.dataschema.encode()
+        self._keyed = dataset.person_keyed
+
+    def encode(
+        self,
+        data: Mapping[str, Any],
+        *,
+        subject: str | None = None,
+        time: bytes | None = None,
+        event_id: str | None = None,
+    ) -> Message:
+        """A message with ``data`` (a mapping orjson can write) as its JSON value.
+
+        ``subject`` is the person_ref (it becomes the key of person-keyed datasets);
+        ``time`` the RFC 3339 ``ce_time``; ``event_id`` defaults to a content hash.
+        """
+        value = orjson.dumps(data)
+        ce_id = event_id or hashlib.sha256(self._prefix + value).hexdigest()[:32]
+        headers: Headers = [
+            ("ce_specversion", SPECVERSION),
+            ("ce_id", ce_id.encode()),
+            ("ce_source", self._source),
+            ("ce_type", self._type),
+        ]
+        if time is not None:
+            headers.append(("ce_time", time))
+        key = None
+        if subject is not None:
+            key = subject.encode()
+            headers.append(("ce_subject", key))
+        headers.append(("ce_dataschema", self._dataschema))
+        headers.append(("content-type", CONTENT_TYPE))
+        return Message(self.dataset.topic, key if self._keyed else None, value, headers, ce_id)
 
 
 def encode_record(
@@ -181,12 +183,10 @@ def encode_record(
     data = record.model_dump(mode="json")
     subject = data.get("person_ref") if dataset.person_keyed else None
     occurred = data.get("occurred_at")
-    return encode(
-        dataset,
+    return Encoder(dataset, source).encode(
         data,
-        source=source,
         subject=subject,
-        time=occurred if isinstance(occurred, str) else None,
+        time=occurred.encode() if isinstance(occurred, str) else None,
         event_id=event_id,
     )
 

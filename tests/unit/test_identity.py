@@ -108,3 +108,20 @@ def test_masking_keeps_first_six_and_last_one() -> None:
     assert mask_id_like('{"id": "440524188001010014", "n": 12}') == (
         '{"id": "440524***********4", "n": 12}'
     )
+
+
+@given(st.binary(min_size=1, max_size=64), _valid_ids())
+def test_person_ref_equals_the_textbook_construction(key: bytes, citizen_id: str) -> None:
+    import base64  # noqa: PLC0415
+    import hashlib  # noqa: PLC0415
+    import hmac  # noqa: PLC0415
+
+    digest = hmac.new(key, citizen_id.encode(), hashlib.sha256).digest()
+    assert Pseudonymizer(key).person_ref(citizen_id) == base64.b32encode(digest).decode()[:26]
+
+
+@given(st.text(alphabet="0123456789", min_size=17, max_size=17))
+def test_check_character_equals_the_textbook_formula(first17: str) -> None:
+    weights = [2 ** (17 - i) % 11 for i in range(17)]
+    expected = "10X98765432"[sum(int(d) * w for d, w in zip(first17, weights, strict=True)) % 11]
+    assert check_character(first17) == expected

@@ -19,12 +19,13 @@ from databus.errors import CatalogError
 from databus.identity import Pseudonymizer, mask_citizen_id, mask_id_like
 from databus.records.base import InputRecord
 from databus.records.dlq import Reason
-from databus.wire import Message, Rejection, encode, reasons_from
+from databus.wire import Encoder, Message, Rejection, reasons_from
 
 #: Longest input line we parse; anything longer is rejected unread.
 MAX_LINE_BYTES = 64 * 1024
 #: Shorter ``citizen_id`` values reveal nothing and are left as they are.
 MIN_MASKED_LENGTH = 8
+_RAW_ID = {"citizen_id"}
 
 
 class Intake:
@@ -42,18 +43,15 @@ class Intake:
         self.source = source or dataset.owner
         self._model: type[InputRecord] = dataset.input_model
         self._pseudonymizer = pseudonymizer
+        self._encoder = Encoder(dataset, self.source)
 
     def accept(self, record: InputRecord) -> Message:
         """Pseudonymise and envelope an already validated record."""
         person_ref = self._pseudonymizer.person_ref(record.citizen_id)
-        data = {"person_ref": person_ref, **record.model_dump(exclude={"citizen_id"})}
-        return encode(
-            self.dataset,
-            data,
-            source=self.source,
-            subject=person_ref,
-            time=record.occurred_at.isoformat(),
-        )
+        data = {"person_ref": person_ref, **record.model_dump(exclude=_RAW_ID)}
+        # orjson writes the datetime as RFC 3339, as in the value itself.
+        time = orjson.dumps(record.occurred_at)[1:-1]
+        return self._encoder.encode(data, subject=person_ref, time=time)
 
     def from_line(self, line: Line, *, where: str | None = None) -> Message | Rejection:
         """Check one line read from a file (NDJSON, or a CSV row)."""

@@ -8,6 +8,7 @@ Each source dataset is declared once as a *fields* model; its agency input form 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Annotated
 
 from pydantic import (
@@ -52,8 +53,29 @@ PersonRef = Annotated[
 """The keyed pseudonym of a resident (base32, 26 characters)."""
 
 
+class _Today:
+    """The local date, read again at most once a minute: it is needed for every record
+    (a birth date must not be in the future) and ``date.today()`` is not free."""
+
+    __slots__ = ("_date", "_until")
+
+    def __init__(self) -> None:
+        self._date = dt.date.min
+        self._until = 0.0
+
+    def __call__(self) -> dt.date:
+        now = time.monotonic()
+        if now >= self._until:
+            self._date = dt.date.today()  # noqa: DTZ011 - the publisher's local date
+            self._until = now + 60
+        return self._date
+
+
+_today = _Today()
+
+
 def _valid_citizen_id(value: str) -> str:
-    return normalise_citizen_id(value, today=dt.date.today())  # noqa: DTZ011 - local date
+    return normalise_citizen_id(value, today=_today())
 
 
 CitizenId = Annotated[
