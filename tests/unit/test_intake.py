@@ -102,3 +102,20 @@ def test_ndjson_reader_keeps_blank_and_bom_lines(tmp_path: Path) -> None:
     lines = list(read_lines(path))
     assert [line.number for line in lines] == [1, 2, 3, 4]
     assert [line.problem is None for line in lines] == [True, False, False, True]
+
+
+def test_fast_murmur2_equals_kafkas() -> None:
+    from aiokafka.partitioner import murmur2 as aiokafka_murmur2  # noqa: PLC0415
+
+    from databus.client.batching import murmur2  # noqa: PLC0415
+
+    # Kafka's UtilsTest vectors (signed Java ints), then aiokafka's implementation.
+    vectors = {"21": -973932308, "foobar": -790332482, "abc": 479470107,
+               "a-little-bit-long-string": -985981536,
+               "a-little-bit-longer-string": -1486304829,
+               "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971}  # fmt: skip
+    for text, signed in vectors.items():
+        assert murmur2(text.encode()) == signed & 0xFFFFFFFF
+    for length in range(40):
+        data = bytes((i * 37 + length) % 256 for i in range(length))
+        assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF

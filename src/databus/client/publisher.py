@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
 from databus.catalog import CATALOG, DLQ, Catalog
+from databus.client.batching import PartitionBatches
 from databus.client.files import Line
 from databus.client.intake import Intake
 from databus.client.lifecycle import Startable
@@ -137,29 +138,43 @@ class Publisher(Startable):
         """Publish many records; returns the counts once every send is delivered.
 
         ``origin`` (a file name) prefixes where each rejected record came from."""
-        await self._ensure_topic(dataset)
+        topic = self._catalog.get(dataset).topic
+        await self._ensure_topic(topic)
         await self._ensure_topic(DLQ.topic)
+        batches = PartitionBatches(
+            self._producer, topic, await self._producer.partitions_for(topic)
+        )
         summary = PublishSummary()
-        pending: list[asyncio.Future[Any]] = []
-        for number, submission in enumerate(submissions, start=1):
-            if isinstance(submission, Line):
-                number = submission.number  # noqa: PLW2901 - file lines keep their numbers
-            where = f"{origin}:{number}" if origin else f"record {number}"
-            outcome = self.check(dataset, submission, where=where)
-            pending.append(await self._send(outcome))
+        dead_letters: list[asyncio.Future[Any]] = []
+
+        async def settle() -> None:
+            """Send what is batched and wait until Kafka has everything so far."""
+            await batches.flush()
+            await _delivered(batches.sent + dead_letters)
+            batches.sent.clear()
+            dead_letters.clear()
+            if on_progress is not None:
+                on_progress(summary.total)
+
+        for count, submission in enumerate(submissions, start=1):
+            outcome = self.check(dataset, submission)
             if isinstance(outcome, Rejection):
+                # Where it came from is worked out only for the (rare) rejected record.
+                number = submission.number if isinstance(submission, Line) else count
+                where = f"{origin}:{number}" if origin else f"record {number}"
+                outcome = replace(outcome, source=where)
+                dead_letters.append(await self._send(outcome))
                 summary.rejected += 1
                 if on_rejection is not None:
                     on_rejection(outcome)
             else:
+                full = batches.add(outcome)
+                if full is not None:
+                    await batches.send(full)
                 summary.accepted += 1
-            if len(pending) >= IN_FLIGHT:
-                await _delivered(pending)
-                if on_progress is not None:
-                    on_progress(summary.total)
-        await _delivered(pending)
-        if on_progress is not None:
-            on_progress(summary.total)
+            if count % IN_FLIGHT == 0:
+                await settle()
+        await settle()
         return summary
 
     async def _send(self, outcome: Message | Rejection) -> asyncio.Future[Any]:
@@ -187,5 +202,3 @@ async def _delivered(pending: list[asyncio.Future[Any]]) -> None:
         await asyncio.gather(*pending)
     except Exception as exc:
         raise PublishError(f"Kafka did not accept a message: {exc!r}") from exc
-    finally:
-        pending.clear()
