@@ -9,34 +9,15 @@ sharing the normal jar cache, and stops it at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from databus.ops.broker import LocalBroker
+from databus.ops.broker import LocalBroker, free_ports
 from databus.settings import Settings
 
 BOOTSTRAP_ENV_VAR = "DATABUS_TEST_BOOTSTRAP"
-
-
-def pick_free_ports(count: int) -> list[int]:
-    """Ports the OS reports free, all distinct (sockets stay open until all are bound)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            probe.bind(("127.0.0.1", 0))
-            ports.append(int(probe.getsockname()[1]))
-        return ports
-
-
-@pytest.fixture
-def free_ports() -> Callable[[int], list[int]]:
-    """Factory: ``free_ports(2)`` gives a client and a controller port."""
-    return pick_free_ports
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +35,7 @@ def kafka_bootstrap(
     if external:
         yield external
         return
-    port, controller_port = pick_free_ports(2)
+    port, controller_port = free_ports(2)
     broker = LocalBroker(
         state_dir=tmp_path_factory.mktemp("kafka-state"),
         cache_dir=broker_settings.cache_dir,

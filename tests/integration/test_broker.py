@@ -6,7 +6,7 @@ import asyncio
 import shutil
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
 from databus.cli.main import main
-from databus.ops.broker import LocalBroker
+from databus.ops.broker import LocalBroker, free_ports
 from databus.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-FreePorts = Callable[[int], list[int]]
 
 
 async def create_topic(bootstrap: str, topic: str) -> set[str]:
@@ -57,9 +55,7 @@ async def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes:
 
 
 @pytest.fixture
-def own_broker(
-    tmp_path: Path, free_ports: FreePorts, broker_settings: Settings
-) -> Iterator[LocalBroker]:
+def own_broker(tmp_path: Path, broker_settings: Settings) -> Iterator[LocalBroker]:
     """A broker of the test's own, stopped afterwards even if the test fails."""
     port, controller_port = free_ports(2)
     broker = LocalBroker(tmp_path / "state", broker_settings.cache_dir, port, controller_port)
@@ -108,9 +104,7 @@ def test_restart_keeps_data(own_broker: LocalBroker) -> None:
     assert asyncio.run(round_trip(bootstrap, topic, b"after restart")) == b"after restart"
 
 
-def test_stop_leaves_a_process_it_did_not_start_alone(
-    tmp_path: Path, free_ports: FreePorts
-) -> None:
+def test_stop_leaves_a_process_it_did_not_start_alone(tmp_path: Path) -> None:
     broker = LocalBroker(tmp_path / "state", tmp_path / "cache", *free_ports(2))
     sleep = shutil.which("sleep")
     assert sleep is not None
@@ -132,7 +126,7 @@ def test_stop_leaves_a_process_it_did_not_start_alone(
         stranger.wait()
 
 
-def test_cli_start_status_stop(tmp_path: Path, free_ports: FreePorts) -> None:
+def test_cli_start_status_stop(tmp_path: Path) -> None:
     port, controller_port = free_ports(2)
     state = ["--state-dir", str(tmp_path / "state")]
     runner = CliRunner()

@@ -447,6 +447,17 @@ def _is_alive(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"
 
 
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct ports the OS reports free on loopback (for a second broker)."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            probe.bind((BROKER_HOST, 0))
+            ports.append(int(probe.getsockname()[1]))
+        return ports
+
+
 def _port_accepts(port: int) -> bool:
     with (
         contextlib.suppress(OSError),
