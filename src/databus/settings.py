@@ -69,6 +69,9 @@ class Settings(BaseSettings):
         default=12, ge=1, description="Partition count shared by every person-keyed topic."
     )
     replication_factor: int = Field(default=1, ge=1, description="Replication factor.")
+    policy_file: Path | None = Field(
+        default=None, description="Decision policy TOML; default: the packaged DOMAIN.md values."
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -12,10 +12,12 @@ from pydantic import ValidationError
 
 from databus.cli.broker import broker
 from databus.cli.catalog import catalog
+from databus.cli.explain import explain_command
 from databus.cli.publish import publish
 from databus.cli.schemas import schemas
 from databus.cli.subscribe import subscribe
 from databus.cli.topics import topics
+from databus.cli.worker import clock, worker
 from databus.errors import DatabusError
 from databus.settings import Settings
 
@@ -62,6 +64,6 @@ def main(ctx: click.Context, bootstrap_servers: str | None, demo: bool, verbose:
         raise click.UsageError(f"invalid settings: {invalid}") from None
 
 
-for command in (broker, catalog, topics, publish, subscribe):
+for command in (broker, catalog, topics, publish, subscribe, worker, clock, explain_command):
     main.add_command(command)
 main.add_command(schemas)

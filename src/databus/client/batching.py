@@ -51,6 +51,11 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+def default_partition(key: bytes, partitions: int) -> int:
+    """Kafka's default partition of a keyed message (the Java client's and aiokafka's)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
 class PartitionBatches:
     """Open batches of one topic, one per partition, sent when full or flushed."""
 

@@ -1,0 +1,153 @@
+"""The Faust app: co-partitioned input topics → one batched agent → derived topics.
+
+Every source topic and ``system.clock.v1`` share key (``person_ref``), partitioner and
+partition count, so one agent sees all of a person's events in order and keeps their
+state in one table. Events are taken in batches (``take_events``) and handed to the
+Faust-free :class:`~databus.streams.processor.DecisionProcessor`; the table uses
+``use_partitioner=True`` so that writes made while handling a batch land in the
+changelog partition of the person's key, not in that of Faust's "current event".
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import faust
+
+from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
+from databus.rules import Policy
+from databus.settings import Settings
+from databus.streams.names import APP_ID, STATE_TABLE
+from databus.streams.processor import DecisionProcessor, Output
+from databus.streams.table import STORE_SCHEME, PersonTable
+from databus.wire import Encoder, Message
+
+log = logging.getLogger(__name__)
+
+Guarantee = Literal["at_least_once", "exactly_once"]
+#: Loggers that create tens of thousands of debug records per second unless quietened.
+NOISY_LOGGERS = ("aiokafka", "faust", "mode", "kafka")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a worker runs; the defaults suit a laptop and CI."""
+
+    app_id: str = APP_ID
+    store: str = f"{STORE_SCHEME}://"
+    processing_guarantee: Guarantee = "at_least_once"
+    datadir: Path | None = None
+    batch_size: int = 1000
+    batch_within_s: float = 0.05
+    web_port: int | None = None
+    session_timeout_s: float = 60.0
+    """How long the group waits for a silent worker (a crash) before moving its partitions."""
+
+
+class _TableStore:
+    """The :class:`~databus.streams.processor.StateStore` view of a Faust table."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self._table.get(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._table[key] = value
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        items: Iterable[tuple[bytes, bytes]] = self._table.items()
+        return items
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    """Faust's broker URLs from a Kafka bootstrap list."""
+    return [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",") if host.strip()]
+
+
+class DecisionEngine:
+    """One Faust app with the decision agent; ``engine.app`` is what a worker runs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        policy: Policy,
+        options: EngineOptions | None = None,
+        *,
+        catalog: Catalog = CATALOG,
+    ) -> None:
+        self.options = options or EngineOptions()
+        self.settings = settings
+        for name in NOISY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        app_settings: dict[str, Any] = {
+            "broker": broker_urls(settings.bootstrap_servers),
+            "store": self.options.store,
+            "processing_guarantee": self.options.processing_guarantee,
+            "topic_partitions": settings.partitions,
+            "topic_replication_factor": settings.replication_factor,
+            "topic_allow_declare": True,
+            "consumer_auto_offset_reset": "earliest",
+            # Keys and values are our own bytes everywhere (topics and the table).
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+            "producer_linger": 0.01,
+            "broker_session_timeout": self.options.session_timeout_s,
+            "broker_heartbeat_interval": min(3.0, self.options.session_timeout_s / 3),
+            "web_enabled": self.options.web_port is not None,
+            "web_port": self.options.web_port or 6066,
+        }
+        if self.options.datadir is not None:
+            app_settings["datadir"] = str(self.options.datadir)
+        self.app = faust.App(self.options.app_id, **app_settings)
+        inputs = [d.topic for d in catalog.sources()] + [CLOCK.topic]
+        self.inputs = self.app.topic(*inputs, key_serializer="raw", value_serializer="raw")
+        self.state = self.app.tables.add(
+            PersonTable(
+                self.app,
+                name=STATE_TABLE,
+                partitions=settings.partitions,
+                key_type=bytes,
+                value_type=bytes,
+                use_partitioner=True,
+            )
+        )
+        self.processor = DecisionProcessor(_TableStore(self.state), policy, settings.partitions)
+        self._topics = {
+            dataset.name: self.app.topic(
+                dataset.topic, key_serializer="raw", value_serializer="raw", internal=False
+            )
+            for dataset in catalog
+            if dataset.name.startswith("derived.") or dataset is DLQ
+        }
+        self._encoders = {name: Encoder(catalog.get(name), "databus") for name in self._topics}
+        self.agent = self.app.agent(self.inputs, name="decide")(self._decide)
+
+    async def _decide(self, stream: Any) -> AsyncIterator[int]:
+        batches = stream.take_events(self.options.batch_size, self.options.batch_within_s)
+        async for events in batches:
+            output = self.processor.process([event.message for event in events])
+            self.emit(output)
+            yield len(events)
+
+    def emit(self, output: Output) -> None:
+        """Queue derived events and dead letters on the producer (flushed before commit)."""
+        for decision in output.decisions:
+            record = decision.record.model_dump(mode="json")
+            message = self._encoders[decision.dataset].encode(
+                record, subject=record.get("person_ref"), event_id=decision.id
+            )
+            self._send(message)
+        for rejection in output.dead_letters:
+            self._send(rejection.to_message(source="databus-worker"))
+
+    def _send(self, message: Message) -> None:
+        self._topics[message.topic].send_soon(
+            key=message.key, value=message.value, headers=message.headers
+        )

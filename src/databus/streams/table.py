@@ -1,0 +1,43 @@
+"""A person-keyed Faust table whose writes always go to the key's own partition.
+
+The decision agent handles events in batches, and Faust normally files a table write
+under the partition of the "current event" — inside a batch, an arbitrary one. With
+``use_partitioner=True`` the changelog goes to the right partition, but Faust's RocksDB
+store still puts the key into the local database of the current event's partition,
+which a later rebalance can drop while the key's partition stays assigned. Here both
+the changelog partition and the local database follow the key: murmur2 of the raw
+``person_ref`` bytes, as every producer of the co-partitioned topics uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.stores.rocksdb import Store as RocksDBStore
+
+from databus.client.batching import default_partition
+
+#: The store URL scheme registered (``faust.stores`` entry point) for :class:`PersonStore`.
+STORE_SCHEME = "databus-rocksdb"
+
+
+def _partition(table: Any, key: bytes) -> int:
+    partitions: int = table.partitions or table.app.conf.topic_partitions
+    return default_partition(key, partitions)
+
+
+class PersonTable(faust.Table[bytes, bytes]):
+    """Changelog writes go to the partition of the key, computed without the producer."""
+
+    def partition_for_key(self, key: Any) -> int:
+        return _partition(self, key)
+
+
+class PersonStore(RocksDBStore):
+    """Faust's RocksDB store, but a key lives in the database of its own partition."""
+
+    def _set(self, key: bytes, value: bytes | None) -> None:
+        partition = _partition(self.table, key)
+        self._key_index[key] = partition
+        self._db_for_partition(partition).put(key, value)
