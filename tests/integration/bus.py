@@ -59,6 +59,7 @@ def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
         "DATABUS_PSEUDONYM_KEY": settings.pseudonym_key.get_secret_value()
         if settings.pseudonym_key
         else "",
+        "DATABUS_PARTITIONS": str(settings.partitions),
     }
     return subprocess.run(
         [sys.executable, "-m", "databus", *args],

@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from databus import records as r
 from databus.client.publisher import Publisher
 from databus.identity import Pseudonymizer
 from databus.settings import Settings
 from databus.streams.clock import publish_ticks
 from tests.factories import make_citizen_id, sample_input
-from tests.integration.bus import read_events
+from tests.integration.bus import read_events, run_cli
 from tests.integration.workers import (
     TEST_KEY,
     fresh_bus,
@@ -121,14 +124,20 @@ def bus(tmp_path: Path) -> Iterator[Settings]:
         yield settings
 
 
-def run_scenario(settings: Settings, data_dir: Path, *, crash_between_phases: bool) -> None:
+def run_scenario(
+    settings: Settings,
+    data_dir: Path,
+    *,
+    crash_between_phases: bool,
+    worker_args: tuple[str, ...] = (),
+) -> None:
     """Publish the scenario in three phases with a worker running; optionally kill the
     worker with SIGKILL after each phase and delete its local state, so that the next
     worker must recover the table from the changelog."""
-    worker = start_worker(settings, data_dir)
+    worker = start_worker(settings, data_dir, *worker_args)
     try:
         phases = [
-            lambda: publish(settings, PHASE_1),
+            lambda: _publish_with_poison(settings),
             lambda: _tick_all(settings),
             lambda: publish(settings, PHASE_3),
         ]
@@ -138,9 +147,23 @@ def run_scenario(settings: Settings, data_dir: Path, *, crash_between_phases: bo
             if crash_between_phases and number < len(phases) - 1:
                 stop_worker(worker, kill=True)
                 _wipe(data_dir)
-                worker = start_worker(settings, data_dir)
+                worker = start_worker(settings, data_dir, *worker_args)
     finally:
         stop_worker(worker)
+
+
+POISON_TOPIC = "health.hospital_visit.v1"
+
+
+async def _publish_with_poison(settings: Settings) -> None:
+    """Phase 1, with an undecodable message written straight into a source topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(POISON_TOPIC, b"not an event", key=ref(A).encode())
+    finally:
+        await producer.stop()
+    await publish(settings, PHASE_1)
 
 
 async def _tick_all(settings: Settings) -> None:
@@ -161,10 +184,52 @@ def test_scenario_yields_the_expected_decisions(bus: Settings, tmp_path: Path) -
     ids = [e.envelope.id for e in events]
     assert len(ids) == len(set(ids)), "an uninterrupted run emits each decision once"
 
+    dead = [e.record for e in asyncio.run(read_events(bus, ["dlq.rejected.v1"]))]
+    assert len(dead) == 1
+    assert isinstance(dead[0], r.Rejected)
+    assert dead[0].source is not None
+    assert dead[0].source.startswith(f"{POISON_TOPIC}[")
+    assert "missing header ce_id" in dead[0].reasons[0].message
 
-def test_crashes_and_lost_local_state_change_no_decision(bus: Settings, tmp_path: Path) -> None:
-    run_scenario(bus, tmp_path / "worker", crash_between_phases=True)
+    shown = run_cli(bus, "explain", ref(B))
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith(f"person {ref(B)}")
+    assert '"tracked"' in lines[1] or "tracked" in lines[1]
+    assert [line.split()[3] for line in lines if line.startswith("- ")] == [
+        "reminder", "suspended", "resumed",
+    ]  # fmt: skip
+    assert any(line.strip().startswith("because hrss.face_authentication.v1") for line in lines)
+
+
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
+def test_crashes_and_lost_local_state_change_no_decision(
+    bus: Settings, tmp_path: Path, guarantee: str
+) -> None:
+    run_scenario(
+        bus,
+        tmp_path / "worker",
+        crash_between_phases=True,
+        worker_args=("--guarantee", guarantee),
+    )
     events = asyncio.run(read_events(bus, DERIVED))
     unique = {e.envelope.id: e for e in events}
     assert summarise(list(unique.values())) == EXPECTED
-    print(f"raw decisions {len(events)}, after dropping duplicate ids {len(unique)}")
+    print(f"{guarantee}: raw decisions {len(events)}, after dropping duplicate ids {len(unique)}")
+
+
+def test_the_leader_publishes_todays_tick(bus: Settings, tmp_path: Path) -> None:
+    from databus.records import ClockTick  # noqa: PLC0415
+    from databus.streams.clock import local_today  # noqa: PLC0415
+
+    worker = start_worker(bus, tmp_path / "worker", "--daily-ticks")
+    try:
+        deadline = time.monotonic() + 90
+        ticks: list[ClockTick] = []
+        while not ticks and time.monotonic() < deadline:
+            events = asyncio.run(read_events(bus, ["system.clock.v1"], idle=3))
+            ticks = [e.record for e in events if isinstance(e.record, ClockTick)]
+    finally:
+        stop_worker(worker)
+    assert {tick.as_of for tick in ticks} == {local_today("Asia/Shanghai")}
+    assert len(ticks) == bus.partitions

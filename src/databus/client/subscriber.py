@@ -52,6 +52,8 @@ class Subscriber(Startable):
             client_id=f"{self.settings.client_id}-subscriber",
             group_id=group,
             enable_auto_commit=False,
+            # Workers may run exactly-once: never show output of aborted transactions.
+            isolation_level="read_committed",
             auto_offset_reset="earliest" if from_beginning else "latest",
         )
 

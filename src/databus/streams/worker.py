@@ -15,7 +15,7 @@ from databus.streams.clock import local_today, publish_ticks
 log = logging.getLogger(__name__)
 
 #: How often the leader checks whether a new local day has begun.
-DAILY_TICK_CHECK_S = 60.0
+DAILY_TICK_CHECK_S = 10.0
 
 
 def add_daily_ticks(engine: DecisionEngine, settings: Settings, time_zone: str) -> None:
