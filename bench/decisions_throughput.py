@@ -67,7 +67,7 @@ from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from databus.streams.names import changelog_topic
 from databus.wire import Message
-from publish_throughput import broker, log, machine
+from publish_throughput import broker, log, machine, short_path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -734,17 +734,10 @@ def profile_report(stats: pstats.Stats, events: int, wall: float, top: int) -> s
     report += ["", f"Top {top} functions by own time:", "", "```"]
     ranked = sorted(rows.items(), key=lambda item: -item[1][2])
     for (filename, line_no, function), (_, count, own, cum, _) in ranked[:top]:
-        where = f"{_short(filename)}:{line_no}({function})" if filename != "~" else function
+        where = f"{short_path(filename)}:{line_no}({function})" if filename != "~" else function
         report.append(f"{own:5.2f} s own {cum:6.2f} s cum {count:>9,} calls  {where}")
     report.append("```")
     return "\n".join(report)
-
-
-def _short(filename: str) -> str:
-    for marker in ("/site-packages/", "/src/", "/lib/python3.11/"):
-        if marker in filename:
-            return filename.split(marker, 1)[1]
-    return filename.rsplit("/", 1)[-1]
 
 
 # --- report -----------------------------------------------------------------------------

@@ -306,14 +306,15 @@ def profile_publisher(settings: Settings, lines: list[Line], top: int = 15) -> s
     report += ["", f"Top {top} functions by own time:", "", "```"]
     rows = sorted(stats.items(), key=lambda item: -item[1][2])
     for (filename, line, function), (_, calls, own, cumulative, _) in rows[:top]:
-        where = f"{_short(filename)}:{line}({function})" if filename != "~" else function
+        where = f"{short_path(filename)}:{line}({function})" if filename != "~" else function
         report.append(f"{own:5.2f} s own {cumulative:5.2f} s cum {calls:>8,} calls  {where}")
     report.append("```")
     return "\n".join(report)
 
 
-def _short(filename: str) -> str:
-    for marker in ("/site-packages/", "/src/"):
+def short_path(filename: str) -> str:
+    """A source path shortened for a profile listing."""
+    for marker in ("/site-packages/", "/src/", "/lib/python3.11/"):
         if marker in filename:
             return filename.split(marker, 1)[1]
     return filename.rsplit("/", 1)[-1]
