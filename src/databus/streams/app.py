@@ -128,6 +128,15 @@ class DecisionEngine:
         }
         self._encoders = {name: Encoder(catalog.get(name), "databus") for name in self._topics}
         self.agent = self.app.agent(self.inputs, name="decide")(self._decide)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+
+    async def _on_revoked(
+        self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        """Forget the due index of partitions that leave this worker: if they come back,
+        other workers may have changed their persons, so it is rebuilt from the table."""
+        revoked: Iterable[Any] = args[0] if args else kwargs.get("revoked", ())
+        self.processor.forget_partitions({tp.partition for tp in revoked})
 
     async def _decide(self, stream: Any) -> AsyncIterator[int]:
         batches = stream.take_events(self.options.batch_size, self.options.batch_within_s)

@@ -84,3 +84,12 @@ async def test_a_poison_message_is_dead_lettered_and_the_agent_goes_on(
     assert len(dead) >= 1
     assert "invalid hrss.pensioner.v1" in dead[0].reasons[0].message
     assert engine.state.get(pensioner.key) is not None
+
+
+async def test_revoked_partitions_lose_their_due_index(engine: DecisionEngine) -> None:
+    from faust.types import TP  # noqa: PLC0415
+
+    processor = engine.processor
+    processor._due.update({1: {b"X": dt.date(2026, 1, 1)}, 2: {b"Y": dt.date(2026, 1, 1)}})
+    await engine.app.on_partitions_revoked.send({TP("system.clock.v1", 1)})
+    assert set(processor._due) == {2}
