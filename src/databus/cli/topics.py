@@ -1,4 +1,4 @@
-"""``databus topics``: create and align the catalog's topics on the broker."""
+"""``databus topics``: create and align the catalog's topics, or render them as manifests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from databus.ops.topics import apply_topics
+from databus.ops.topics import apply_topics, render_strimzi
 from databus.settings import Settings
 
 
@@ -27,3 +27,49 @@ def apply(settings: Settings) -> None:
         )
     created = sum(change.action == "created" for change in changes)
     click.echo(f"{len(changes)} topics on {settings.bootstrap_servers}, {created} created")
+
+
+@topics.command("render")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["strimzi"]),
+    default="strimzi",
+    show_default=True,
+    help="strimzi: one KafkaTopic resource per catalog topic.",
+)
+@click.option(
+    "--cluster",
+    default="databus",
+    show_default=True,
+    help="Name of the Strimzi Kafka resource whose topic operator manages the topics.",
+)
+@click.option(
+    "--partitions",
+    type=click.IntRange(min=1),
+    help="Shared partition count of co-partitioned topics (default: DATABUS_PARTITIONS).",
+)
+@click.option(
+    "--replication-factor",
+    type=click.IntRange(min=1),
+    help="Replicas of every topic (default: DATABUS_REPLICATION_FACTOR).",
+)
+@click.pass_obj
+def render(
+    settings: Settings,
+    *,
+    output_format: str,
+    cluster: str,
+    partitions: int | None,
+    replication_factor: int | None,
+) -> None:
+    """Print the catalog's topics as Kubernetes resources (no broker needed)."""
+    del output_format  # strimzi is the only format so far
+    click.echo(
+        render_strimzi(
+            cluster=cluster,
+            partitions=partitions or settings.partitions,
+            replication_factor=replication_factor or settings.replication_factor,
+        ),
+        nl=False,
+    )

@@ -1,14 +1,17 @@
-"""Creating and checking the catalog's topics (``databus topics apply``).
+"""Creating and checking the catalog's topics (``databus topics apply``), and rendering
+them as Kubernetes resources (``databus topics render``).
 
 Co-partitioning is what lets agents join person-keyed streams, so an existing
 co-partitioned topic whose partition count differs from the catalog's is refused,
-before anything is changed.
+before anything is changed. Both paths take partitions, replication and topic configs
+from one place, :func:`topic_spec`, so a cluster set up either way looks the same.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -34,6 +37,23 @@ class TopicChange:
     action: Action
     partitions: int
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What the catalog wants of one topic: its size, replication and configs."""
+
+    topic: str
+    partitions: int
+    replication_factor: int
+    config: Mapping[str, str]
+
+
+def topic_spec(dataset: Dataset, partitions: int, replication_factor: int) -> TopicSpec:
+    """The topic a dataset needs, given the partition count shared by co-partitioned topics."""
+    return TopicSpec(
+        dataset.topic, dataset.partitions(partitions), replication_factor, dataset.topic_config()
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,31 +110,31 @@ def _refuse_layout_conflicts(
 async def _apply_one(
     admin: AIOKafkaAdminClient, dataset: Dataset, current: _Existing | None, settings: Settings
 ) -> TopicChange:
-    partitions = dataset.partitions(settings.partitions)
-    wanted_config = dataset.topic_config()
+    spec = topic_spec(dataset, settings.partitions, settings.replication_factor)
+    wanted_config = dict(spec.config)
     if current is None:
         response = await admin.create_topics(
             [
                 NewTopic(
-                    dataset.topic,
-                    partitions,
-                    settings.replication_factor,
+                    spec.topic,
+                    spec.partitions,
+                    spec.replication_factor,
                     topic_configs=wanted_config,
                 )
             ]
         )
         _raise_errors(response.topic_errors, "create", ignore={"TopicAlreadyExistsError"})
-        return TopicChange(dataset.topic, "created", partitions)
-    if current.partitions < partitions and not dataset.copartitioned:
-        response = await admin.create_partitions({dataset.topic: NewPartitions(partitions)})
+        return TopicChange(spec.topic, "created", spec.partitions)
+    if current.partitions < spec.partitions and not dataset.copartitioned:
+        response = await admin.create_partitions({spec.topic: NewPartitions(spec.partitions)})
         _raise_errors(response.topic_errors, "add partitions to")
-        return TopicChange(dataset.topic, "partitions added", partitions)
+        return TopicChange(spec.topic, "partitions added", spec.partitions)
     drift = {k: v for k, v in wanted_config.items() if current.config.get(k) != v}
     if drift:
-        await _alter_config(admin, dataset.topic, wanted_config)
+        await _alter_config(admin, spec.topic, wanted_config)
         detail = ", ".join(f"{k}: {current.config.get(k)} -> {v}" for k, v in drift.items())
-        return TopicChange(dataset.topic, "config updated", current.partitions, detail)
-    return TopicChange(dataset.topic, "unchanged", current.partitions)
+        return TopicChange(spec.topic, "config updated", current.partitions, detail)
+    return TopicChange(spec.topic, "unchanged", current.partitions)
 
 
 async def _wait_until_visible(admin: AIOKafkaAdminClient, topics: list[str]) -> None:
@@ -167,3 +187,62 @@ def _raise_errors(
             continue
         message = rest[0] if rest and rest[0] else error.__name__
         raise DatabusError(f"cannot {verb} topic {topic}: {message}")
+
+
+#: The Strimzi API version of the rendered ``KafkaTopic`` resources.
+STRIMZI_API_VERSION = "kafka.strimzi.io/v1beta2"
+
+
+def render_strimzi(
+    *, cluster: str, partitions: int, replication_factor: int, catalog: Catalog = CATALOG
+) -> str:
+    """Every catalog topic as a Strimzi ``KafkaTopic`` resource, in one YAML stream.
+
+    ``cluster`` is the name of the Strimzi ``Kafka`` resource whose topic operator manages
+    them. The header names the command that reproduces the output, so a committed copy
+    can be checked for drift.
+    """
+    command = (
+        f"databus topics render --format strimzi --cluster {cluster} "
+        f"--partitions {partitions} --replication-factor {replication_factor}"
+    )
+    lines = [
+        "# KafkaTopic resources for the Strimzi topic operator, generated from the databus",
+        "# catalog (src/databus/catalog.py). Do not edit; regenerate with",
+        f"#   {command}",
+    ]
+    names: dict[str, str] = {}
+    for dataset in catalog:
+        spec = topic_spec(dataset, partitions, replication_factor)
+        name = _resource_name(spec.topic)
+        if name in names:
+            raise DatabusError(f"topics {names[name]} and {spec.topic} map to one name {name}")
+        names[name] = spec.topic
+        lines += [
+            "---",
+            f"apiVersion: {STRIMZI_API_VERSION}",
+            "kind: KafkaTopic",
+            "metadata:",
+            f"  name: {name}",
+            "  labels:",
+            f"    strimzi.io/cluster: {_quote(cluster)}",
+            "    app.kubernetes.io/part-of: databus",
+            f"    databus/owner: {_quote(dataset.owner)}",
+            "spec:",
+            f"  topicName: {_quote(spec.topic)}",
+            f"  partitions: {spec.partitions}",
+            f"  replicas: {spec.replication_factor}",
+            "  config:",
+            *(f"    {key}: {_quote(value)}" for key, value in sorted(spec.config.items())),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _resource_name(topic: str) -> str:
+    """A Kubernetes object name for a topic: lower case, no underscores (RFC 1123)."""
+    return topic.lower().replace("_", "-")
+
+
+def _quote(value: str) -> str:
+    """A YAML double-quoted scalar (a JSON string is one)."""
+    return json.dumps(value)
