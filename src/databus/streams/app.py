@@ -1,27 +1,38 @@
 """The Faust app: co-partitioned input topics → one batched agent → derived topics.
 
 Every source topic and ``system.clock.v1`` share key (``person_ref``), partitioner and
-partition count, so one agent sees all of a person's events in order and keeps their
-state in one table. Events are taken in batches (``take_events``) and handed to the
-Faust-free :class:`~databus.streams.processor.DecisionProcessor`; the table uses
-``use_partitioner=True`` so that writes made while handling a batch land in the
-changelog partition of the person's key, not in that of Faust's "current event".
+partition count, so one worker sees all of a person's events in order and keeps their
+state in one table. Batches of input go to the Faust-free
+:class:`~databus.streams.processor.DecisionProcessor` by one of two paths:
+
+* **batch path** (``at_least_once``, the default): the consumer hands each fetch
+  straight to :meth:`DecisionEngine.handle` (:mod:`databus.streams.fastpath`), state is
+  written to the local store and its changelog in per-partition batches, derived events
+  go out on the engine's own producer, and the input offsets are acknowledged only
+  when Kafka has acknowledged all of that output (:mod:`databus.streams.output`);
+* **agent path** (``exactly_once``, or ``batch_path=False``): a Faust agent takes events
+  in batches (``take_events``), table writes and sends go through Faust, so that they
+  join Faust's transactions.
+
+The table uses ``use_partitioner=True`` so that on the agent path writes made while
+handling a batch land in the changelog partition of the person's key, not in that of
+Faust's "current event".
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import faust
-
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
 from databus.rules import Policy
 from databus.settings import Settings
+from databus.streams.fastpath import BatchApp
 from databus.streams.names import APP_ID, STATE_TABLE
+from databus.streams.output import BatchOutput, DirectState
 from databus.streams.processor import DecisionProcessor, Output
 from databus.streams.table import STORE_SCHEME, PersonTable
 from databus.wire import Encoder, Message
@@ -46,6 +57,12 @@ class EngineOptions:
     web_port: int | None = None
     session_timeout_s: float = 60.0
     """How long the group waits for a silent worker (a crash) before moving its partitions."""
+    batch_path: bool = True
+    """Take fetches straight from the consumer (``at_least_once`` only); see the module."""
+
+    @property
+    def uses_batch_path(self) -> bool:
+        return self.batch_path and self.processing_guarantee == "at_least_once"
 
 
 class _TableStore:
@@ -105,8 +122,9 @@ class DecisionEngine:
         }
         if self.options.datadir is not None:
             app_settings["datadir"] = str(self.options.datadir)
-        self.app = faust.App(self.options.app_id, **app_settings)
+        self.app = BatchApp(self.options.app_id, **app_settings)
         inputs = [d.topic for d in catalog.sources()] + [CLOCK.topic]
+        self.topics = frozenset(inputs)
         self.inputs = self.app.topic(*inputs, key_serializer="raw", value_serializer="raw")
         self.state = self.app.tables.add(
             PersonTable(
@@ -118,7 +136,14 @@ class DecisionEngine:
                 use_partitioner=True,
             )
         )
-        self.processor = DecisionProcessor(_TableStore(self.state), policy, settings.partitions)
+        self._direct = DirectState(self.state)
+        self._output = BatchOutput(settings, self.state)
+        store: Any = _TableStore(self.state)
+        if self.options.uses_batch_path:
+            store = self._direct
+            self.app.batch_handler = self
+            self.app.on_before_shutdown.connect(self._stop_output)
+        self.processor = DecisionProcessor(store, policy, settings.partitions)
         self._topics = {
             dataset.name: self.app.topic(
                 dataset.topic, key_serializer="raw", value_serializer="raw", internal=False
@@ -136,7 +161,19 @@ class DecisionEngine:
         """Forget the due index of partitions that leave this worker: if they come back,
         other workers may have changed their persons, so it is rebuilt from the table."""
         revoked: Iterable[Any] = args[0] if args else kwargs.get("revoked", ())
-        self.processor.forget_partitions({tp.partition for tp in revoked})
+        partitions = {tp.partition for tp in revoked}
+        self.processor.forget_partitions(partitions)
+        self._output.forget_partitions(partitions)
+
+    async def _stop_output(
+        self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any
+    ) -> None:
+        await self._output.stop()
+
+    async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
+        """The batch path: process one fetch and queue its output (see the module)."""
+        output = self.processor.process(records)
+        return await self._output.write(self._direct.take_changes(), self.messages(output))
 
     async def _decide(self, stream: Any) -> AsyncIterator[int]:
         batches = stream.take_events(self.options.batch_size, self.options.batch_within_s)
@@ -145,18 +182,22 @@ class DecisionEngine:
             self.emit(output)
             yield len(events)
 
-    def emit(self, output: Output) -> None:
-        """Queue derived events and dead letters on the producer (flushed before commit)."""
+    def messages(self, output: Output) -> list[Message]:
+        """The derived events and dead letters of a batch's output, encoded."""
+        messages = []
         for decision in output.decisions:
             record = decision.record.model_dump(mode="json")
-            message = self._encoders[decision.dataset].encode(
-                record, subject=record.get("person_ref"), event_id=decision.id
+            messages.append(
+                self._encoders[decision.dataset].encode(
+                    record, subject=record.get("person_ref"), event_id=decision.id
+                )
             )
-            self._send(message)
-        for rejection in output.dead_letters:
-            self._send(rejection.to_message(source="databus-worker"))
+        messages += [r.to_message(source="databus-worker") for r in output.dead_letters]
+        return messages
 
-    def _send(self, message: Message) -> None:
-        self._topics[message.topic].send_soon(
-            key=message.key, value=message.value, headers=message.headers
-        )
+    def emit(self, output: Output) -> None:
+        """The agent path: queue the output on Faust's producer (flushed before commit)."""
+        for message in self.messages(output):
+            self._topics[message.topic].send_soon(
+                key=message.key, value=message.value, headers=message.headers
+            )

@@ -22,7 +22,8 @@ from databus.client.batching import default_partition
 STORE_SCHEME = "databus-rocksdb"
 
 
-def _partition(table: Any, key: bytes) -> int:
+def key_partition(table: Any, key: bytes) -> int:
+    """The partition of a person's key in ``table`` (changelog and local database)."""
     partitions: int = table.partitions or table.app.conf.topic_partitions
     return default_partition(key, partitions)
 
@@ -31,7 +32,7 @@ class PersonTable(faust.Table[bytes, bytes]):
     """Changelog writes go to the partition of the key, computed without the producer."""
 
     def partition_for_key(self, key: Any) -> int:
-        return _partition(self, key)
+        return key_partition(self, key)
 
 
 class PersonStore(RocksDBStore):
@@ -41,8 +42,17 @@ class PersonStore(RocksDBStore):
     1,000-entry index and, past it, probe every partition's database.
     """
 
+    def get_in(self, partition: int, key: bytes) -> bytes | None:
+        """The value of ``key``, whose partition the caller has computed."""
+        value: bytes | None = self._db_for_partition(partition).get(key)
+        return value
+
+    def put_in(self, partition: int, key: bytes, value: bytes) -> None:
+        """Store ``key`` (of ``partition``) locally, without a changelog write."""
+        self._db_for_partition(partition).put(key, value)
+
     def _own_db(self, key: bytes) -> Any:
-        return self._db_for_partition(_partition(self.table, key))
+        return self._db_for_partition(key_partition(self.table, key))
 
     def _set(self, key: bytes, value: bytes | None) -> None:
         self._own_db(key).put(key, value)

@@ -26,7 +26,9 @@ KEY = b"wiring-test-key"
 def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> DecisionEngine:
     settings = Settings(bootstrap_servers="127.0.0.1:1", partitions=4)
     engine = DecisionEngine(
-        settings, load_policy(), EngineOptions(store="memory://", datadir=tmp_path)
+        settings,
+        load_policy(),
+        EngineOptions(store="memory://", datadir=tmp_path, batch_path=False),
     )
     emitted: list[Output] = []
     monkeypatch.setattr(engine, "emit", emitted.append)

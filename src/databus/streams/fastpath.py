@@ -1,0 +1,167 @@
+"""Fetched batches straight from Faust's consumer to a batch handler.
+
+Faust hands every message through its conductor, a channel and a stream to an agent,
+one at a time, even when the agent takes them in batches; that plumbing was 76 % of a
+worker's time (docs/benchmarks.md). :class:`BatchConsumer` replaces the one loop that
+does it — the consumer's drain loop — for the topics a :class:`BatchHandler` claims:
+each batch fetched from Kafka goes to the handler as aiokafka records, and the offsets
+are acknowledged in bulk when the handler reports that its output is safely written.
+Everything else (table changelogs during recovery, other topics) takes Faust's path,
+and group membership, rebalancing, recovery and commits stay Faust's.
+
+This relies on internals of faust-streaming 0.15 (``Consumer._drain_messages``,
+``_wait_next_records``, the ``_acked`` bookkeeping); ``pyproject.toml`` pins the minor
+version and the decision tests exercise this path against a real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import Any, ClassVar, Protocol
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+#: Fetches whose output may be awaiting Kafka's acknowledgement at the same time.
+MAX_BATCHES_IN_FLIGHT = 8
+
+
+class BatchHandler(Protocol):
+    """What takes over the records of some topics."""
+
+    topics: frozenset[str]
+
+    async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
+        """Process ``records`` (in fetch order) and queue their output on the producer,
+        in order; the returned awaitable completes once Kafka has acknowledged all of
+        that output, and raises if it could not."""
+        ...
+
+
+class BatchConsumer(faust_aiokafka.Consumer):
+    """Faust's aiokafka consumer, delivering the handler's topics a fetch at a time."""
+
+    async def _drain_messages(self, fetcher: Any) -> None:
+        handler: BatchHandler | None = getattr(self.app, "batch_handler", None)
+        if handler is None:
+            await super()._drain_messages(fetcher)
+            return
+        fetcher_stopped = fetcher._stopped.is_set
+        pending: set[asyncio.Task[None]] = set()
+        try:
+            while not (self._stopped.is_set() or fetcher_stopped()):
+                records, active = await self._wait_next_records(1.0)
+                await asyncio.sleep(0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    await self.perform_seek()
+                    continue
+                claimed = await self._claim(handler, records, active)
+                if claimed:
+                    delivered = await self._handle(handler, claimed)
+                    task = asyncio.ensure_future(delivered)
+                    pending.add(task)
+                    task.add_done_callback(pending.discard)
+                    if len(pending) >= MAX_BATCHES_IN_FLIGHT:
+                        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    await self._maybe_commit()
+        except self.consumer_stopped_errors:
+            if not self.transport.app.should_stop:
+                raise
+        except asyncio.CancelledError:
+            if not self.transport.app.should_stop:
+                raise
+        finally:
+            if pending:
+                await asyncio.wait(pending)
+
+    async def _claim(
+        self, handler: BatchHandler, records: Mapping[TP, list[Any]], active: set[TP] | None
+    ) -> dict[TP, list[Any]]:
+        """The fetched records of the handler's topics; the others take Faust's path."""
+        claimed: dict[TP, list[Any]] = {}
+        for tp, batch in records.items():
+            if active is not None and tp not in active and tp not in self._buffered_partitions:
+                continue
+            if tp.topic in handler.topics:
+                claimed[tp] = batch
+            else:
+                await self._deliver_one_by_one(tp, batch)
+        return claimed
+
+    async def _handle(self, handler: BatchHandler, claimed: dict[TP, list[Any]]) -> Awaitable[None]:
+        """Process a fetch now; what is returned acknowledges its offsets once its
+        output is delivered."""
+        generation = self.app.consumer_generation_id
+        first = {}
+        for tp, batch in claimed.items():
+            previous = self._read_offset[tp]
+            first[tp] = batch[0].offset if previous is None else previous + 1
+            self._read_offset[tp] = batch[-1].offset
+            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+        records = [record for batch in claimed.values() for record in batch]
+        delivery = await handler.handle(records)
+
+        async def acknowledge() -> None:
+            try:
+                await delivery
+            except Exception as exc:  # output not written: the offsets stay uncommitted
+                log.exception("writing the output of %d records failed", len(records))
+                await self.crash(exc)
+                return
+            if self.app.consumer_generation_id != generation:
+                return  # the partitions moved meanwhile; the new owner starts at the commit
+            for tp, batch in claimed.items():
+                self._ack_range(tp, first[tp], batch[-1].offset)
+
+        return acknowledge()
+
+    def _ack_range(self, tp: TP, first: int, last: int) -> None:
+        """Acknowledge every offset from ``first`` to the batch's last record: offsets
+        with no record between them (transaction markers) are acknowledged as Faust's
+        own loop does with its gap bookkeeping."""
+        committed = self._committed_offset[tp]
+        if committed is not None:
+            first = max(first, committed)
+        offsets = range(first, last + 1)
+        index = self._acked_index[tp]
+        fresh = [offset for offset in offsets if offset not in index]
+        index.update(fresh)
+        self._acked[tp].extend(fresh)
+        self._n_acked += len(fresh)
+
+    async def _deliver_one_by_one(self, tp: TP, batch: list[Any]) -> None:
+        """Faust's own path, for the records no handler claims."""
+        for record in batch:
+            message = self._to_message(tp, record)
+            read = self._read_offset[tp]
+            if read is None or message.offset >= read:
+                await self.wait_first(self.callback(message), self.suspend_flow.wait())
+                self._read_offset[tp] = message.offset
+
+    async def _maybe_commit(self) -> None:
+        commit_every = self._commit_every
+        if commit_every is not None and self._n_acked >= commit_every:
+            self._n_acked = 0
+            await self.commit()
+
+
+class BatchTransport(faust_aiokafka.Transport):
+    """The aiokafka transport with :class:`BatchConsumer`."""
+
+    Consumer: ClassVar[Any] = BatchConsumer
+
+
+class BatchApp(faust.App):
+    """A Faust app whose consumer gives :attr:`batch_handler` its topics in batches."""
+
+    batch_handler: BatchHandler | None = None
+
+    def _new_transport(self) -> Any:
+        return BatchTransport(self.conf.broker_consumer, self)

@@ -1,0 +1,134 @@
+"""The worker's writes on the batch path: state, its changelog, and derived events.
+
+:class:`DirectState` is the processor's :class:`~databus.streams.processor.StateStore`
+over the table's local store: reads and writes go straight to the key's own partition
+database, and every write is also kept as a changelog row of that partition.
+:class:`BatchOutput` then sends a batch's changelog rows with aiokafka's batch API (one
+request per partition instead of one ``send`` per key) and its derived events and dead
+letters with its own idempotent producer, and tells when Kafka has all of it; only then
+are the input offsets acknowledged, and the table's persisted changelog offsets — the
+point from which a restarted worker replays the changelog into its local store — move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faust.types import TP
+
+from databus.client.publisher import producer_options
+from databus.settings import Settings
+from databus.streams.table import PersonStore, key_partition
+from databus.wire import Message
+
+
+class DirectState:
+    """Per-person state in the table's store; writes are collected as changelog rows."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.changes: dict[int, list[tuple[bytes, bytes]]] = {}
+
+    @property
+    def _store(self) -> Any:
+        return self._table.data
+
+    def get(self, key: bytes) -> bytes | None:
+        store = self._store
+        if isinstance(store, PersonStore):
+            return store.get_in(key_partition(self._table, key), key)
+        value: bytes | None = store.get(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        partition = key_partition(self._table, key)
+        store = self._store
+        if isinstance(store, PersonStore):
+            store.put_in(partition, key, value)
+        else:
+            store[key] = value
+        self.changes.setdefault(partition, []).append((key, value))
+
+    def items(self) -> Iterable[tuple[bytes, bytes]]:
+        items: Iterable[tuple[bytes, bytes]] = self._store.items()
+        return items
+
+    def take_changes(self) -> dict[int, list[tuple[bytes, bytes]]]:
+        """The changelog rows written since the last call, by partition."""
+        changes, self.changes = self.changes, {}
+        return changes
+
+
+class BatchOutput:
+    """One idempotent producer for a worker's changelog rows and derived events."""
+
+    def __init__(self, settings: Settings, table: Any) -> None:
+        self._settings = settings
+        self._table = table
+        self._producer: AIOKafkaProducer | None = None
+        self._persisted: dict[int, int] = {}
+
+    async def _started(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            options = producer_options(self._settings, linger_ms=5)
+            options["client_id"] = f"{self._settings.client_id}-worker"
+            producer = AIOKafkaProducer(**options)
+            await producer.start()
+            self._producer = producer
+        return self._producer
+
+    async def stop(self) -> None:
+        """Deliver what is pending, then disconnect."""
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+    async def write(
+        self, changes: dict[int, list[tuple[bytes, bytes]]], messages: list[Message]
+    ) -> Awaitable[None]:
+        """Queue ``changes`` and ``messages`` on the producer in order; the result
+        completes when Kafka has acknowledged all of them."""
+        producer = await self._started()
+        changelog = self._table.changelog_topic.get_topic_name()
+        persisted: list[tuple[int, asyncio.Future[Any], int]] = []
+        for partition, rows in changes.items():
+            batch = producer.create_batch()
+            count = 0
+            for key, value in rows:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    batch.close()
+                    future = await producer.send_batch(batch, changelog, partition=partition)
+                    persisted.append((partition, future, count))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+                    count = 0
+                count += 1
+            batch.close()
+            future = await producer.send_batch(batch, changelog, partition=partition)
+            persisted.append((partition, future, count))
+        sent = [
+            await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
+        ]
+        return self._delivered(sent, persisted, changelog)
+
+    async def _delivered(
+        self,
+        sent: list[asyncio.Future[Any]],
+        persisted: list[tuple[int, asyncio.Future[Any], int]],
+        changelog: str,
+    ) -> None:
+        await asyncio.gather(*sent, *(future for _, future, _ in persisted))
+        store = self._table.data
+        for partition, future, count in persisted:
+            last = future.result().offset + count - 1
+            if last > self._persisted.get(partition, -1):
+                self._persisted[partition] = last
+                store.set_persisted_offset(TP(changelog, partition), last)
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget the persisted offsets of revoked partitions."""
+        for partition in partitions:
+            self._persisted.pop(partition, None)

@@ -1,0 +1,116 @@
+"""Wiring of the batch path: fetched records → processor → changelog rows and messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from faust.types import TP
+
+from databus.catalog import CATALOG
+from databus.client.batching import default_partition
+from databus.client.intake import Intake
+from databus.identity import Pseudonymizer
+from databus.rules import PersonState, load_policy
+from databus.settings import Settings
+from databus.streams.app import DecisionEngine, EngineOptions
+from databus.streams.fastpath import BatchConsumer
+from databus.wire import Message
+from tests.factories import make_citizen_id, sample_input
+
+KEY = b"batch-path-test-key"
+PARTITIONS = 4
+
+
+@pytest.fixture
+def engine(tmp_path: Any) -> DecisionEngine:
+    settings = Settings(bootstrap_servers="127.0.0.1:1", partitions=PARTITIONS)
+    return DecisionEngine(
+        settings, load_policy(), EngineOptions(store="memory://", datadir=tmp_path)
+    )
+
+
+def _record(dataset: str, citizen_id: str, offset: int, **fields: Any) -> Any:
+    intake = Intake(CATALOG.get(dataset), Pseudonymizer(KEY))
+    message = intake.from_json(orjson.dumps(sample_input(dataset, citizen_id, **fields)))
+    assert isinstance(message, Message)
+    assert message.key is not None
+    partition = default_partition(message.key, PARTITIONS)
+    return SimpleNamespace(
+        topic=message.topic, partition=partition, offset=offset, key=message.key,
+        value=message.value, headers=message.headers,
+    )  # fmt: skip
+
+
+async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
+    engine: DecisionEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert engine.app.batch_handler is engine
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 11)
+    pensioner = _record(
+        "hrss.pensioner.v1", citizen_id, 0, occurred_at="2026-01-05T09:00:00+08:00",
+        benefit_start="2025-06-01",
+    )  # fmt: skip
+    visit = _record(
+        "health.hospital_visit.v1", citizen_id, 0, occurred_at="2026-03-02T10:15:00+08:00"
+    )
+    written: list[tuple[dict[int, list[tuple[bytes, bytes]]], list[Message]]] = []
+
+    async def write(changes: Any, messages: list[Message]) -> Any:
+        written.append((changes, messages))
+        return None
+
+    monkeypatch.setattr(engine._output, "write", write)
+    await engine.handle([pensioner, visit])
+
+    [(changes, messages)] = written
+    assert [m.topic for m in messages] == ["derived.pension_status.v1"]
+    assert orjson.loads(messages[0].value or b"")["decision"] == "confirmed"
+    # One changelog row for the one person, in the partition of their key.
+    assert list(changes) == [pensioner.partition]
+    [(key, value)] = changes[pensioner.partition]
+    assert key == pensioner.key
+    assert PersonState.from_bytes(value).person_ref == key.decode()
+    assert engine.state.data[key] == value  # and the local store has it
+
+
+async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
+    engine: DecisionEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 12)
+    good = _record("hrss.pensioner.v1", citizen_id, 1)
+    bad = SimpleNamespace(**{**vars(good), "offset": 0, "value": b"\xffgarbage"})
+    written: list[list[Message]] = []
+
+    async def write(changes: Any, messages: list[Message]) -> Any:
+        written.append(messages)
+
+    monkeypatch.setattr(engine._output, "write", write)
+    await engine.handle([bad, good])
+    [messages] = written
+    assert [m.topic for m in messages] == ["dlq.rejected.v1"]
+    assert f"hrss.pensioner.v1[{good.partition}]@0" in (messages[0].value or b"").decode()
+    assert engine.state.data[good.key] is not None
+
+
+def _consumer(committed: int | None) -> Any:
+    return SimpleNamespace(
+        _committed_offset=defaultdict(lambda: committed),
+        _acked_index=defaultdict(set),
+        _acked=defaultdict(list),
+        _n_acked=0,
+    )
+
+
+def test_acknowledging_a_fetch_covers_gaps_and_skips_committed_offsets() -> None:
+    tp = TP("hrss.pensioner.v1", 0)
+    consumer = _consumer(committed=12)
+    BatchConsumer._ack_range(consumer, tp, 10, 15)
+    assert consumer._acked[tp] == [12, 13, 14, 15]
+    BatchConsumer._ack_range(consumer, tp, 14, 17)  # overlapping: counted once
+    assert consumer._acked[tp] == [12, 13, 14, 15, 16, 17]
+    assert consumer._n_acked == 6
