@@ -233,7 +233,7 @@ def reasons_from(error: ValidationError) -> list[Reason]:
             context = detail.get("ctx") or {}
             path = str(context.get("field", "$"))
         message = detail["msg"].removeprefix("Value error, ")
-        reasons.append(Reason(field=path, message=message))
+        reasons.append(Reason.of(path, message, str(detail["type"])))
     return reasons
 
 

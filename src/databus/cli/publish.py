@@ -10,6 +10,7 @@ from typing import IO
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from databus import metrics
 from databus.client.files import FileFormat, read_lines
 from databus.client.publisher import Publisher, PublishSummary
 from databus.settings import Settings
@@ -92,6 +93,9 @@ def _count_lines(path: Path) -> int:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on for large files)."
 )
+@click.option(
+    "--metrics-port", type=int, help="Serve Prometheus metrics on this port while publishing."
+)
 @click.pass_obj
 def publish(
     settings: Settings,
@@ -101,9 +105,12 @@ def publish(
     file_format: FileFormat | None,
     source: str | None,
     progress: bool | None,
+    metrics_port: int | None,
 ) -> None:
     """Publish every line of FILE to DATASET; rejected lines go to the dead-letter topic
     and to FILE.rejected.ndjson. Exits 1 when anything was rejected."""
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     sink = _RejectionSink(file.with_name(file.name + ".rejected.ndjson"))
     show_progress = progress if progress is not None else file.stat().st_size >= PROGRESS_BYTES
     try:

@@ -57,7 +57,7 @@ class Intake:
         """Check one line read from a file (NDJSON, or a CSV row)."""
         where = where or f"line {line.number}"
         if line.problem is not None:
-            return self.reject(line.raw, [Reason(field="$", message=line.problem)], where)
+            return self.reject(line.raw, [Reason.of("$", line.problem, "line")], where)
         if line.fields is not None:
             return self.from_mapping(line.fields, where=where, raw=line.raw, strict=False)
         return self.from_json(line.raw, where=where)
@@ -65,7 +65,7 @@ class Intake:
     def from_json(self, raw: bytes, *, where: str | None = None) -> Message | Rejection:
         """Check one JSON object; JSON types must match the schema exactly (strict)."""
         if len(raw) > MAX_LINE_BYTES:
-            reason = Reason(field="$", message=f"line longer than {MAX_LINE_BYTES} bytes")
+            reason = Reason.of("$", f"line longer than {MAX_LINE_BYTES} bytes", "too_long")
             return self.reject(raw[:256], [reason], where)
         try:
             record = self._model.model_validate_json(raw, strict=True)

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from databus import metrics
 from databus.catalog import CATALOG, DLQ, Catalog
 from databus.client.batching import PartitionBatches
 from databus.client.files import Line
@@ -122,8 +124,16 @@ class Publisher(Startable):
         """Publish one record and wait until Kafka has it (or it is dead-lettered)."""
         outcome = self.check(dataset, submission)
         await self._ensure_topic(DLQ.topic if isinstance(outcome, Rejection) else dataset)
+        started = time.monotonic()
         delivery = await self._send(outcome)
         await delivery
+        agency = self.intake(dataset).source
+        if isinstance(outcome, Rejection):
+            _count_rejection(outcome, agency)
+            metrics.PUBLISH_RECORDS.labels(dataset, agency, "rejected").inc()
+        else:
+            metrics.PUBLISH_LATENCY.labels(dataset).observe(time.monotonic() - started)
+            metrics.PUBLISH_RECORDS.labels(dataset, agency, "accepted").inc()
         return outcome
 
     async def publish_many(
@@ -142,10 +152,17 @@ class Publisher(Startable):
         await self._ensure_topic(topic)
         await self._ensure_topic(DLQ.topic)
         batches = PartitionBatches(
-            self._producer, topic, await self._producer.partitions_for(topic)
+            self._producer,
+            topic,
+            await self._producer.partitions_for(topic),
+            on_delivered=metrics.PUBLISH_LATENCY.labels(dataset).observe,
         )
         summary = PublishSummary()
+        counted = PublishSummary()
         dead_letters: list[asyncio.Future[Any]] = []
+        agency = self.intake(dataset).source
+        accepted = metrics.PUBLISH_RECORDS.labels(dataset, agency, "accepted")
+        rejected = metrics.PUBLISH_RECORDS.labels(dataset, agency, "rejected")
 
         async def settle() -> None:
             """Send what is batched and wait until Kafka has everything so far."""
@@ -153,6 +170,9 @@ class Publisher(Startable):
             await _delivered(batches.sent + dead_letters)
             batches.sent.clear()
             dead_letters.clear()
+            accepted.inc(summary.accepted - counted.accepted)
+            rejected.inc(summary.rejected - counted.rejected)
+            counted.accepted, counted.rejected = summary.accepted, summary.rejected
             if on_progress is not None:
                 on_progress(summary.total)
 
@@ -165,6 +185,7 @@ class Publisher(Startable):
                 outcome = replace(outcome, source=where)
                 dead_letters.append(await self._send(outcome))
                 summary.rejected += 1
+                _count_rejection(outcome, agency)
                 if on_rejection is not None:
                     on_rejection(outcome)
             else:
@@ -194,6 +215,11 @@ class Publisher(Startable):
                 "run `databus topics apply` first"
             )
         self._known_topics.add(topic)
+
+
+def _count_rejection(rejection: Rejection, agency: str) -> None:
+    for reason in rejection.reasons:
+        metrics.PUBLISH_REJECTIONS.labels(rejection.dataset, agency, reason.code).inc()
 
 
 async def _delivered(pending: list[asyncio.Future[Any]]) -> None:

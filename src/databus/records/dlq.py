@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Reason(BaseModel):
@@ -12,6 +12,20 @@ class Reason(BaseModel):
 
     field: str = Field(description="Dotted path of the offending field, or $ for the line.")
     message: str = Field(description="What is wrong, without repeating personal data.")
+    _kind: str = PrivateAttr(default="invalid")
+
+    @classmethod
+    def of(cls, field: str, message: str, kind: str) -> Reason:
+        """A reason with a short kind of error (pydantic's error type, ``json_invalid``,
+        ``line``...), used for metric labels; not part of the dead-letter record."""
+        reason = cls(field=field, message=message)
+        reason._kind = kind
+        return reason
+
+    @property
+    def code(self) -> str:
+        """A bounded label: the top-level field and the kind, e.g. ``citizen_id:value_error``."""
+        return f"{self.field.split('.', 1)[0]}:{self._kind}"
 
     def __str__(self) -> str:
         return f"{self.field}: {self.message}"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from databus import metrics
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
 from databus.rules import Policy
 from databus.settings import Settings
@@ -34,7 +35,7 @@ from databus.streams.fastpath import BatchApp
 from databus.streams.names import APP_ID, STATE_TABLE
 from databus.streams.output import BatchOutput, DirectState
 from databus.streams.processor import DecisionProcessor, Output
-from databus.streams.table import STORE_SCHEME, PersonTable
+from databus.streams.table import STORE_SCHEME, PersonStore, PersonTable
 from databus.wire import Encoder, Message
 
 log = logging.getLogger(__name__)
@@ -126,16 +127,15 @@ class DecisionEngine:
         inputs = [d.topic for d in catalog.sources()] + [CLOCK.topic]
         self.topics = frozenset(inputs)
         self.inputs = self.app.topic(*inputs, key_serializer="raw", value_serializer="raw")
-        self.state = self.app.tables.add(
-            PersonTable(
-                self.app,
-                name=STATE_TABLE,
-                partitions=settings.partitions,
-                key_type=bytes,
-                value_type=bytes,
-                use_partitioner=True,
-            )
+        self.state = PersonTable(
+            self.app,
+            name=STATE_TABLE,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            use_partitioner=True,
         )
+        self.app.tables.add(self.state)
         self._direct = DirectState(self.state)
         self._output = BatchOutput(settings, self.state)
         store: Any = _TableStore(self.state)
@@ -144,6 +144,9 @@ class DecisionEngine:
             self.app.batch_handler = self
             self.app.on_before_shutdown.connect(self._stop_output)
         self.processor = DecisionProcessor(store, policy, settings.partitions)
+        metrics.track_state_size(self.persons_in_state)
+        if self.options.web_port is not None:
+            metrics.serve_on_faust_web(self.app)
         self._topics = {
             dataset.name: self.app.topic(
                 dataset.topic, key_serializer="raw", value_serializer="raw", internal=False
@@ -173,13 +176,25 @@ class DecisionEngine:
     async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
         """The batch path: process one fetch and queue its output (see the module)."""
         output = self.processor.process(records)
-        return await self._output.write(self._direct.take_changes(), self.messages(output))
+        count(output)
+        delivered = await self._output.write(self._direct.take_changes(), self.messages(output))
+        return _observed(delivered, _sampled_timestamps(records, per_second=1000))
+
+    def persons_in_state(self) -> float:
+        """Persons in this worker's local state (an estimate for RocksDB)."""
+        store = self.state.data
+        if isinstance(store, PersonStore):
+            return float(max(0, store.estimated_keys() - len(store._dbs)))
+        return float(len(store))
 
     async def _decide(self, stream: Any) -> AsyncIterator[int]:
         batches = stream.take_events(self.options.batch_size, self.options.batch_within_s)
         async for events in batches:
-            output = self.processor.process([event.message for event in events])
+            messages = [event.message for event in events]
+            output = self.processor.process(messages)
             self.emit(output)
+            count(output)
+            metrics.observe_since(_sampled_timestamps(messages, per_second=1))
             yield len(events)
 
     def messages(self, output: Output) -> list[Message]:
@@ -201,3 +216,36 @@ class DecisionEngine:
             self._topics[message.topic].send_soon(
                 key=message.key, value=message.value, headers=message.headers
             )
+
+
+def count(output: Output) -> None:
+    """Add a batch's output to the worker's counters."""
+    for dataset, events in output.events_in.items():
+        metrics.WORKER_EVENTS.labels(dataset).inc(events)
+    for decision in output.decisions:
+        record = decision.record
+        kind = getattr(record, "decision", None) or getattr(record, "kind", "other")
+        metrics.WORKER_DECISIONS.labels(decision.dataset, kind).inc()
+    for rejection in output.dead_letters:
+        metrics.WORKER_DEAD_LETTERS.labels(rejection.dataset).inc()
+    if output.ticks:
+        metrics.WORKER_LAST_TICK.set_to_current_time()
+
+
+#: Messages of a fetch whose latency is observed (evenly spread, plus the last).
+LATENCY_SAMPLES = 8
+
+
+def _sampled_timestamps(records: Sequence[Any], *, per_second: int) -> list[float]:
+    """Kafka timestamps (Unix seconds) of a sample of ``records``, whose own timestamps
+    are in 1/``per_second`` s (aiokafka: milliseconds; Faust messages: seconds)."""
+    if not records:
+        return []
+    step = max(1, len(records) // LATENCY_SAMPLES)
+    sample = [*records[::step], records[-1]]
+    return [r.timestamp / per_second for r in sample if r.timestamp is not None]
+
+
+async def _observed(delivered: Awaitable[None], timestamps: list[float]) -> None:
+    await delivered
+    metrics.observe_since(timestamps)

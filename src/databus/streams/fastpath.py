@@ -25,6 +25,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from databus import metrics
+
 log = logging.getLogger(__name__)
 
 #: Fetches whose output may be awaiting Kafka's acknowledgement at the same time.
@@ -104,7 +106,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
             previous = self._read_offset[tp]
             first[tp] = batch[0].offset if previous is None else previous + 1
             self._read_offset[tp] = batch[-1].offset
-            self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+            highwater = self.highwater(tp)
+            self.app.monitor.track_tp_end_offset(tp, highwater)
+            lag = max(0, highwater - batch[-1].offset - 1) if highwater is not None else 0
+            metrics.WORKER_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
         records = [record for batch in claimed.values() for record in batch]
         delivery = await handler.handle(records)
 

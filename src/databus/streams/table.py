@@ -51,6 +51,14 @@ class PersonStore(RocksDBStore):
         """Store ``key`` (of ``partition``) locally, without a changelog write."""
         self._db_for_partition(partition).put(key, value)
 
+    def estimated_keys(self) -> int:
+        """RocksDB's estimate of the keys in the open partition databases (persons,
+        plus one offset entry per partition)."""
+        return sum(
+            int(db.property_int_value("rocksdb.estimate-num-keys") or 0)
+            for db in list(self._dbs.values())
+        )
+
     def _own_db(self, key: bytes) -> Any:
         return self._db_for_partition(key_partition(self.table, key))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections import defaultdict
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from faust.types import TP
+from prometheus_client import REGISTRY
 
 from databus.catalog import CATALOG
 from databus.client.batching import default_partition
@@ -24,6 +26,11 @@ from tests.factories import make_citizen_id, sample_input
 
 KEY = b"batch-path-test-key"
 PARTITIONS = 4
+STATUS = "derived.pension_status.v1"
+
+
+def _sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture
@@ -42,7 +49,7 @@ def _record(dataset: str, citizen_id: str, offset: int, **fields: Any) -> Any:
     partition = default_partition(message.key, PARTITIONS)
     return SimpleNamespace(
         topic=message.topic, partition=partition, offset=offset, key=message.key,
-        value=message.value, headers=message.headers,
+        value=message.value, headers=message.headers, timestamp=1_767_225_600_000,
     )  # fmt: skip
 
 
@@ -62,10 +69,13 @@ async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
 
     async def write(changes: Any, messages: list[Message]) -> Any:
         written.append((changes, messages))
-        return None
+        return asyncio.sleep(0)
 
     monkeypatch.setattr(engine._output, "write", write)
-    await engine.handle([pensioner, visit])
+    before = _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed")
+    await (await engine.handle([pensioner, visit]))
+    after = _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed")
+    assert after - before == 1
 
     [(changes, messages)] = written
     assert [m.topic for m in messages] == ["derived.pension_status.v1"]
@@ -88,9 +98,12 @@ async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
 
     async def write(changes: Any, messages: list[Message]) -> Any:
         written.append(messages)
+        return asyncio.sleep(0)
 
     monkeypatch.setattr(engine._output, "write", write)
-    await engine.handle([bad, good])
+    before = _sample("databus_worker_dead_letters_total", topic="hrss.pensioner.v1")
+    await (await engine.handle([bad, good]))
+    assert _sample("databus_worker_dead_letters_total", topic="hrss.pensioner.v1") == before + 1
     [messages] = written
     assert [m.topic for m in messages] == ["dlq.rejected.v1"]
     assert f"hrss.pensioner.v1[{good.partition}]@0" in (messages[0].value or b"").decode()

@@ -1,0 +1,124 @@
+"""Prometheus metrics of the publisher and the worker (prometheus-client).
+
+Every long-running process serves them on ``/metrics``: a worker on Faust's web port
+(``databus worker --web-port``, together with Faust's own ``faust_*`` sensor metrics),
+a publishing process on ``--metrics-port``. Labels are datasets, agencies, topics,
+partitions, decision kinds and reason codes — bounded sets; never an ID number or a
+``person_ref``.
+
+Costs are kept off the per-record path: counts are added per batch, latencies are
+observed per batch (see each metric's help text).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+#: Seconds; from a few milliseconds (a warm pipeline) to minutes (a backlog).
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+PUBLISH_RECORDS = Counter(
+    "databus_publish_records",
+    "Records offered to the publisher, by dataset, owning agency and outcome "
+    "(accepted: sent to the dataset's topic; rejected: sent to the dead-letter topic).",
+    ["dataset", "agency", "outcome"],
+)
+PUBLISH_REJECTIONS = Counter(
+    "databus_publish_rejections",
+    "Reasons of rejected records: reason is 'field:error type' (for example "
+    "'citizen_id:value_error', '$:json_invalid'); a record can have several.",
+    ["dataset", "agency", "reason"],
+)
+PUBLISH_LATENCY = Histogram(
+    "databus_publish_latency_seconds",
+    "From a producer batch being opened (its oldest record) to Kafka acknowledging it; "
+    "observed once per batch, so an upper bound for each record in it.",
+    ["dataset"],
+    buckets=LATENCY_BUCKETS,
+)
+
+WORKER_EVENTS = Counter(
+    "databus_worker_events", "Input events handled by the worker, by dataset.", ["dataset"]
+)
+WORKER_DECISIONS = Counter(
+    "databus_worker_decisions",
+    "Derived events emitted, by dataset and kind (the record's decision or alert kind).",
+    ["dataset", "kind"],
+)
+WORKER_DEAD_LETTERS = Counter(
+    "databus_worker_dead_letters",
+    "Input messages the worker could not use and sent to the dead-letter topic.",
+    ["topic"],
+)
+WORKER_LATENCY = Histogram(
+    "databus_worker_processing_latency_seconds",
+    "From an input message's Kafka timestamp to the worker's output for it being "
+    "acknowledged by Kafka; observed for about 8 messages of each fetch (evenly "
+    "spread, and the last).",
+    buckets=LATENCY_BUCKETS,
+)
+WORKER_STATE_PERSONS = Gauge(
+    "databus_worker_state_persons",
+    "Persons in this worker's local state (RocksDB's estimate for the RocksDB store).",
+)
+WORKER_CONSUMER_LAG = Gauge(
+    "databus_worker_consumer_lag",
+    "Messages between the worker's position and the partition's high watermark, as of "
+    "the worker's latest fetch from that partition.",
+    ["topic", "partition"],
+)
+WORKER_LAST_TICK = Gauge(
+    "databus_worker_last_tick_timestamp_seconds",
+    "Unix time at which this worker last handled a clock tick.",
+)
+
+
+def serve(port: int, address: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port
+    """Serve the default registry on ``http://address:port/metrics`` (a thread)."""
+    start_http_server(port, addr=address, registry=REGISTRY)
+
+
+def observe_since(timestamps: Iterable[float], now: float | None = None) -> None:
+    """Processing latency of inputs with these Kafka timestamps (Unix seconds)."""
+    now = time.time() if now is None else now
+    for timestamp in timestamps:
+        WORKER_LATENCY.observe(max(0.0, now - timestamp))
+
+
+_faust_metrics: Any = None
+
+
+def serve_on_faust_web(app: Any) -> None:
+    """Serve the registry on ``/metrics`` of a Faust app's web server, with Faust's own
+    Prometheus sensor (``faust_*`` metrics: messages, events, commits, rebalances...)."""
+    from aiohttp.web import Response  # noqa: PLC0415 - only workers import Faust
+    from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor  # noqa: PLC0415
+
+    global _faust_metrics  # noqa: PLW0603 - one set per process, like the registry
+    if _faust_metrics is None:
+        _faust_metrics = FaustMetrics.create(REGISTRY, "faust")
+    app.monitor = PrometheusMonitor(metrics=_faust_metrics)
+
+    async def metrics_page(self: Any, request: Any) -> Any:
+        return Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE})
+
+    app.page("/metrics")(metrics_page)
+
+
+def track_state_size(count: Callable[[], float]) -> None:
+    """Let the state gauge ask ``count`` at scrape time."""
+    WORKER_STATE_PERSONS.set_function(count)
