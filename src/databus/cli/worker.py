@@ -19,7 +19,7 @@ from databus.streams.clock import local_today, publish_ticks
     type=click.Path(file_okay=False, path_type=Path),
     help="Where this worker keeps its RocksDB tables (default: under the state dir).",
 )
-@click.option("--web-port", type=int, help="Serve Faust's web endpoints on this port.")
+@click.option("--web-port", type=int, help="Serve Faust's web endpoints and /metrics on this port.")
 @click.option(
     "--guarantee",
     type=click.Choice(["at_least_once", "exactly_once"]),
@@ -53,10 +53,12 @@ def worker(
     from databus.streams.table import STORE_SCHEME  # noqa: PLC0415
     from databus.streams.worker import run_worker  # noqa: PLC0415
 
+    datadir = data_dir or settings.state_dir / "worker"
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     options = EngineOptions(
         store="memory://" if memory_store else f"{STORE_SCHEME}://",
         processing_guarantee="exactly_once" if guarantee == "exactly_once" else "at_least_once",
-        datadir=data_dir or settings.state_dir / "worker",
+        datadir=datadir,
         web_port=web_port,
         session_timeout_s=session_timeout,
     )
