@@ -15,6 +15,7 @@ from databus.cli.catalog import catalog
 from databus.cli.explain import explain_command
 from databus.cli.publish import publish
 from databus.cli.schemas import schemas
+from databus.cli.simulate import simulate
 from databus.cli.subscribe import subscribe
 from databus.cli.topics import topics
 from databus.cli.worker import clock, worker
@@ -67,3 +68,4 @@ def main(ctx: click.Context, bootstrap_servers: str | None, demo: bool, verbose:
 for command in (broker, catalog, topics, publish, subscribe, worker, clock, explain_command):
     main.add_command(command)
 main.add_command(schemas)
+main.add_command(simulate)
