@@ -1,7 +1,8 @@
-"""The three decision workers that ``decisions_throughput.py`` compares, one per process.
+"""The four decision workers that ``decisions_throughput.py`` compares, one per process.
 
     python bench/decision_workers.py ours  --app-id ID --data-dir DIR [--profile-out F
                                             --profile-events N]
+    python bench/decision_workers.py agent --app-id ID --data-dir DIR
     python bench/decision_workers.py naive --app-id ID --data-dir DIR
     python bench/decision_workers.py raw   --app-id ID
 
@@ -13,6 +14,9 @@ Connection settings come from the ``DATABUS_*`` variables, as for ``databus work
   which the CLI does not expose. With ``--profile-out`` the process profiles itself with
   cProfile from its first batch until ``--profile-events`` events have been handled,
   writes the stats and stops.
+* ``agent``: the same engine on Faust's agent path (``batch_path=False``: a
+  ``take_events`` agent, table writes and sends through Faust), which is what
+  ``exactly_once`` runs.
 * ``naive``: the straightforward Faust agent: ``async for event in stream.events()``,
   one event per iteration, ``wire.decode``, the same rules, a plain Faust ``Table``
   (``rocksdb://``) of ``PersonState`` bytes written per event, ``await topic.send`` per
@@ -118,10 +122,16 @@ class ProfiledProcessor:
 
 
 def run_ours(
-    settings: Settings, app_id: str, data_dir: Path, profile_out: Path | None, limit: int
+    settings: Settings,
+    app_id: str,
+    data_dir: Path,
+    profile_out: Path | None,
+    limit: int,
+    *,
+    batch_path: bool = True,
 ) -> None:
     policy = load_policy(settings.policy_file)
-    options = EngineOptions(app_id=app_id, datadir=data_dir)
+    options = EngineOptions(app_id=app_id, datadir=data_dir, batch_path=batch_path)
     if profile_out is None:
         run_worker(settings, policy, options)
         return
@@ -253,7 +263,7 @@ async def run_raw(settings: Settings, group: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    parser.add_argument("variant", choices=("ours", "naive", "raw"))
+    parser.add_argument("variant", choices=("ours", "agent", "naive", "raw"))
     parser.add_argument("--app-id", required=True, help="app id / consumer group")
     parser.add_argument("--data-dir", type=Path, help="RocksDB directory (ours, naive)")
     parser.add_argument("--profile-out", type=Path, help="ours: write cProfile stats here")
@@ -265,8 +275,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.data_dir is None:
         parser.error(f"{args.variant} needs --data-dir")
-    if args.variant == "ours":
-        run_ours(settings, args.app_id, args.data_dir, args.profile_out, args.profile_events)
+    if args.variant in ("ours", "agent"):
+        run_ours(
+            settings, args.app_id, args.data_dir, args.profile_out, args.profile_events,
+            batch_path=args.variant == "ours",
+        )  # fmt: skip
     else:
         run_naive(settings, args.app_id, args.data_dir)
 
