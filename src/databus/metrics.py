@@ -52,7 +52,9 @@ PUBLISH_LATENCY = Histogram(
 )
 
 WORKER_EVENTS = Counter(
-    "databus_worker_events", "Input events handled by the worker, by dataset.", ["dataset"]
+    "databus_worker_events",
+    "Input events handled by the worker, by dataset (clock ticks: system.clock.v1).",
+    ["dataset"],
 )
 WORKER_DECISIONS = Counter(
     "databus_worker_decisions",

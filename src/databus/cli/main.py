@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from databus.cli.broker import broker
 from databus.cli.catalog import catalog
+from databus.cli.demo import demo as demo_command
 from databus.cli.explain import explain_command
 from databus.cli.publish import publish
 from databus.cli.schemas import schemas
@@ -69,3 +70,4 @@ for command in (broker, catalog, topics, publish, subscribe, worker, clock, expl
     main.add_command(command)
 main.add_command(schemas)
 main.add_command(simulate)
+main.add_command(demo_command)

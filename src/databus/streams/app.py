@@ -229,6 +229,7 @@ def count(output: Output) -> None:
     for rejection in output.dead_letters:
         metrics.WORKER_DEAD_LETTERS.labels(rejection.dataset).inc()
     if output.ticks:
+        metrics.WORKER_EVENTS.labels(CLOCK.name).inc(output.ticks)
         metrics.WORKER_LAST_TICK.set_to_current_time()
 
 
