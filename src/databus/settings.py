@@ -7,6 +7,7 @@ file named by ``DATABUS_CONFIG`` (default ``./databus.toml`` when present), defa
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,10 @@ from pydantic_settings import (
 )
 
 from databus.errors import ConfigurationError
+
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+#: The mechanism of the local secure broker (``databus broker start --secure``).
+DEFAULT_SASL_MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 
 #: The fixed key used only by ``databus demo`` and ``make demo``. Pseudonyms made with
 #: it are public knowledge: never use it for real data.
@@ -48,11 +53,23 @@ class Settings(BaseSettings):
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
         default="PLAINTEXT", description="Kafka security protocol."
     )
-    sasl_mechanism: str | None = Field(
-        default=None, description="SASL mechanism, e.g. SCRAM-SHA-512."
+    sasl_mechanism: SaslMechanism | None = Field(
+        default=None,
+        description="SASL mechanism; SCRAM-SHA-512 (the local secure broker's) when a SASL "
+        "protocol is chosen without one.",
     )
     sasl_username: str | None = Field(default=None, description="SASL user name.")
     sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="CA bundle that signed the brokers' certificates (SSL, SASL_SSL); "
+        "default: the system's.",
+    )
+    grants: Path | None = Field(
+        default=None,
+        description="Grant file, or directory of *.yaml grant files; default: the "
+        "checkout's deploy/grants.",
+    )
     state_dir: Path = Field(
         default_factory=lambda: Path(platformdirs.user_state_dir("databus")),
         description="Where the local broker keeps its data, pid file and log.",
@@ -99,19 +116,48 @@ class Settings(BaseSettings):
             "file); only the demo (DATABUS_DEMO=1) may run with the public demo key"
         )
 
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether clients authenticate with SASL (user name and password)."""
+        return self.security_protocol.startswith("SASL_")
+
+    def sasl_credentials(self) -> tuple[SaslMechanism, str, str]:
+        """Mechanism, user name and password; an error naming what is missing."""
+        missing = [
+            name
+            for name, value in (
+                ("DATABUS_SASL_USERNAME", self.sasl_username),
+                ("DATABUS_SASL_PASSWORD", self.sasl_password),
+            )
+            if not value
+        ]
+        if missing or self.sasl_username is None or self.sasl_password is None:
+            raise ConfigurationError(
+                f"DATABUS_SECURITY_PROTOCOL={self.security_protocol} needs "
+                f"{' and '.join(missing)} (the credentials `databus acl apply` wrote)"
+            )
+        mechanism = self.sasl_mechanism or DEFAULT_SASL_MECHANISM
+        return mechanism, self.sasl_username, self.sasl_password.get_secret_value()
+
     def kafka_client_options(self) -> dict[str, Any]:
         """Connection options shared by every aiokafka client we create."""
         options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers,
             "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            options["sasl_mechanism"] = self.sasl_mechanism
-            options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+        if self.uses_sasl:
+            mechanism, username, password = self.sasl_credentials()
+            options["sasl_mechanism"] = mechanism
+            options["sasl_plain_username"] = username
+            options["sasl_plain_password"] = password
+        if self.security_protocol.endswith("SSL"):
+            cafile = str(self.ssl_cafile) if self.ssl_cafile else None
+            options["ssl_context"] = ssl.create_default_context(cafile=cafile)
         return options
+
+    def principal(self) -> str:
+        """Who the broker will think we are: the SASL user, or ANONYMOUS."""
+        return self.sasl_username if self.uses_sasl and self.sasl_username else "ANONYMOUS"
 
     def safe_dump(self) -> dict[str, Any]:
         """The settings as a dict that is safe to log: secrets stay masked."""

@@ -62,3 +62,41 @@ def test_sasl_settings_reach_the_kafka_options(monkeypatch: pytest.MonkeyPatch) 
     assert options["sasl_mechanism"] == "SCRAM-SHA-512"
     assert options["sasl_plain_username"] == "hrss"
     assert options["sasl_plain_password"] == "pw"
+
+
+def test_sasl_without_credentials_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("DATABUS_SASL_USERNAME", "hrss")
+    monkeypatch.delenv("DATABUS_SASL_PASSWORD", raising=False)
+    with pytest.raises(ConfigurationError, match="needs DATABUS_SASL_PASSWORD"):
+        Settings().kafka_client_options()
+
+
+def test_sasl_mechanism_defaults_to_the_secure_local_broker_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABUS_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("DATABUS_SASL_USERNAME", "hrss")
+    monkeypatch.setenv("DATABUS_SASL_PASSWORD", "pw")
+    settings = Settings()
+    assert settings.kafka_client_options()["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert settings.principal() == "hrss"
+
+
+def test_tls_protocols_get_an_ssl_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_SECURITY_PROTOCOL", "SSL")
+    options = Settings().kafka_client_options()
+    assert options["ssl_context"].verify_mode.name == "CERT_REQUIRED"
+
+
+def test_faust_gets_the_same_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    from databus.streams.security import faust_broker_settings  # noqa: PLC0415 - Faust
+
+    assert faust_broker_settings(Settings()) == {}
+    monkeypatch.setenv("DATABUS_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("DATABUS_SASL_USERNAME", "databus-decisions")
+    monkeypatch.setenv("DATABUS_SASL_PASSWORD", "pw")
+    credentials = faust_broker_settings(Settings())["broker_credentials"]
+    assert (credentials.username, credentials.password) == ("databus-decisions", "pw")
+    assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert credentials.protocol.value == "SASL_PLAINTEXT"
