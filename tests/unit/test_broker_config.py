@@ -11,6 +11,7 @@ import pytest
 from databus.errors import BrokerError
 from databus.ops import kafka_dist
 from databus.ops.broker import LocalBroker, new_cluster_id, render_server_properties
+from databus.ops.broker_security import BrokerSecurity
 from databus.ops.kafka_dist import (
     KAFKA_VERSION,
     POM_ENV_VAR,
@@ -160,3 +161,88 @@ def test_status_without_pid_file_is_not_running(tmp_path: Path) -> None:
     assert status.pid is None
     assert status.stale_pid is None
     assert status.bootstrap == "127.0.0.1:29092"
+
+
+@pytest.fixture
+def secure_properties() -> dict[str, str]:
+    return parse_properties(
+        render_server_properties(
+            data_dir=Path("/srv/kafka/data"),
+            port=29092,
+            controller_port=29093,
+            security=BrokerSecurity("s3cret-Pass_word"),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        pytest.param(
+            "listeners",
+            "SASL_PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093",
+            id="sasl-listeners",
+        ),
+        pytest.param("advertised.listeners", "SASL_PLAINTEXT://127.0.0.1:29092", id="advertised"),
+        pytest.param("inter.broker.listener.name", "SASL_PLAINTEXT", id="inter-broker"),
+        pytest.param(
+            "listener.security.protocol.map",
+            "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
+            id="no-plaintext-listener",
+        ),
+        pytest.param("sasl.enabled.mechanisms", "SCRAM-SHA-512", id="scram-for-clients"),
+        pytest.param("sasl.mechanism.controller.protocol", "PLAIN", id="plain-to-controller"),
+        pytest.param(
+            "authorizer.class.name",
+            "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            id="kraft-authorizer",
+        ),
+        pytest.param("super.users", "User:admin", id="only-admin-is-super"),
+        pytest.param("allow.everyone.if.no.acl.found", "false", id="deny-by-default"),
+    ],
+)
+def test_secure_server_properties(
+    secure_properties: dict[str, str], key: str, expected: str
+) -> None:
+    assert secure_properties[key] == expected
+
+
+def test_secure_server_properties_log_in_as_admin(secure_properties: dict[str, str]) -> None:
+    scram = secure_properties["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    plain = secure_properties["listener.name.controller.plain.sasl.jaas.config"]
+    assert 'username="admin" password="s3cret-Pass_word";' in scram
+    assert 'user_admin="s3cret-Pass_word";' in plain
+    assert "ANONYMOUS" not in str(secure_properties)
+
+
+@pytest.mark.parametrize("password", ["", "with,comma", 'with"quote', "with space", "a=b"])
+def test_admin_passwords_that_break_jaas_or_scram_syntax_are_refused(password: str) -> None:
+    with pytest.raises(BrokerError, match="admin password"):
+        BrokerSecurity(password)
+
+
+def test_admin_password_is_hidden_from_repr() -> None:
+    assert "s3cret" not in repr(BrokerSecurity("s3cret"))
+
+
+def test_secure_broker_keeps_its_password_private(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093, secure=True)
+
+    first = broker.admin_settings()
+    again = broker.admin_settings()
+
+    assert first == again
+    assert first["sasl_username"] == "admin"
+    assert first["security_protocol"] == "SASL_PLAINTEXT"
+    assert broker.admin_password_path.stat().st_mode & 0o777 == 0o600
+
+
+def test_data_formatted_in_one_mode_is_not_started_in_the_other(tmp_path: Path) -> None:
+    plain = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093)
+    plain.data_dir.mkdir(parents=True)
+    (plain.data_dir / "meta.properties").write_text("formatted\n")
+    secure = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093, secure=True)
+
+    with pytest.raises(BrokerError, match="created in plaintext mode; start it without --secure"):
+        secure._refuse_other_mode()
+    plain._refuse_other_mode()

@@ -39,12 +39,12 @@ def _port_options(command: _Command) -> _Command:
 
 
 def _local_broker(
-    port: int | None, controller_port: int | None, state_dir: Path | None
+    port: int | None, controller_port: int | None, state_dir: Path | None, *, secure: bool = False
 ) -> LocalBroker:
     obj = click.get_current_context().find_object(Settings)
     settings = obj if obj is not None else Settings()
     return LocalBroker.from_settings(
-        settings, state_dir=state_dir, port=port, controller_port=controller_port
+        settings, state_dir=state_dir, port=port, controller_port=controller_port, secure=secure
     )
 
 
@@ -56,9 +56,17 @@ def broker() -> None:
 @broker.command()
 @_port_options
 @_STATE_DIR_OPTION
-def start(port: int | None, controller_port: int | None, state_dir: Path | None) -> None:
+@click.option(
+    "--secure",
+    is_flag=True,
+    help="SASL/SCRAM for every client and ACLs enforced (the super user's credentials are "
+    "written to <state dir>/broker/admin.env).",
+)
+def start(
+    port: int | None, controller_port: int | None, state_dir: Path | None, secure: bool
+) -> None:
     """Start the broker unless it runs already; print its bootstrap address."""
-    local = _local_broker(port, controller_port, state_dir)
+    local = _local_broker(port, controller_port, state_dir, secure=secure)
     current = local.status()
     if current.running:
         click.echo(f"Kafka already running (pid {current.pid})", err=True)
@@ -75,6 +83,12 @@ def start(port: int | None, controller_port: int | None, state_dir: Path | None)
     bootstrap = local.start()
     if not current.running:
         click.echo(f"Kafka running (pid {local.status().pid})", err=True)
+    if secure:
+        click.echo(
+            "SASL/SCRAM required, ACLs enforced; the super user's settings: "
+            f". {local.admin_env_path}",
+            err=True,
+        )
     click.echo(bootstrap)
 
 
@@ -111,4 +125,7 @@ def status(ctx: click.Context, state_dir: Path | None) -> None:
         click.echo(f"Kafka not running{stale}")
         ctx.exit(EXIT_NOT_RUNNING)
     readiness = "" if current.ready else ", not accepting connections yet"
-    click.echo(f"Kafka running (pid {current.pid}{readiness}), bootstrap {current.bootstrap}")
+    mode = "secure: SASL/SCRAM and ACLs" if current.secure else "plaintext"
+    click.echo(
+        f"Kafka running (pid {current.pid}{readiness}, {mode}), bootstrap {current.bootstrap}"
+    )

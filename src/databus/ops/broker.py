@@ -3,6 +3,13 @@
 The jars come from Maven Central through ``deploy/kafka/pom.xml`` and are cached per
 Kafka version; config, data, pid file and log live in ``<state_dir>/broker``. Only the
 process named by our pid file, and recognised by its command line, is ever stopped.
+
+In secure mode (``databus broker start --secure``) clients authenticate with SASL/SCRAM
+and the StandardAuthorizer enforces ACLs; the super user ``admin`` has a random
+password kept in ``<state_dir>/broker/admin.env``. The controller listener uses
+SASL/PLAIN with the same user (SCRAM credentials live in the metadata log, which the
+controller must read before it can check them), so no unauthenticated client is a
+super user, not even on loopback.
 """
 
 from __future__ import annotations
@@ -19,8 +26,17 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from databus.errors import BrokerError
+from databus.ops.broker_security import (
+    PLAINTEXT_MODE,
+    SECURE_MODE,
+    BrokerSecurity,
+    env_file_text,
+    load_or_create_security,
+    write_private,
+)
 from databus.ops.kafka_dist import (
     ensure_kafka_libs,
     exclusive_lock,
@@ -82,21 +98,26 @@ def render_server_properties(
     controller_port: int,
     host: str = BROKER_HOST,
     node_id: int = 1,
+    security: BrokerSecurity | None = None,
 ) -> str:
-    """The ``server.properties`` of a plaintext single-node KRaft broker and controller.
+    """The ``server.properties`` of a single-node KRaft broker and controller.
 
-    Pure so it can be tested without Java; a later secure (SASL/SCRAM) mode adds
-    keyword arguments here rather than a second renderer.
+    Plaintext, or with ``security`` SASL/SCRAM for clients, SASL/PLAIN between broker
+    and controller, and ACLs enforced by the StandardAuthorizer. Pure so it can be
+    tested without Java.
     """
+    client = "SASL_PLAINTEXT" if security else "PLAINTEXT"
+    controller = "SASL_PLAINTEXT" if security else "PLAINTEXT"
     properties = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": f"{node_id}@{host}:{controller_port}",
         "controller.listener.names": "CONTROLLER",
-        "listeners": f"PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{host}:{port}",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listeners": f"{client}://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"{client}://{host}:{port}",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"CONTROLLER:{controller},{client}:{client}",
+        **(security.server_properties() if security else {}),
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "auto.create.topics.enable": "false",
@@ -139,6 +160,8 @@ class BrokerStatus:
     """Bootstrap address of the running broker (or the configured one)."""
     stale_pid: str | None
     """Content of a pid file that does not name our broker."""
+    secure: bool = False
+    """The running broker requires SASL/SCRAM and enforces ACLs."""
 
 
 class LocalBroker:
@@ -150,6 +173,8 @@ class LocalBroker:
         cache_dir: Path,
         port: int = 9092,
         controller_port: int = 9093,
+        *,
+        secure: bool = False,
     ) -> None:
         if port == controller_port:
             raise BrokerError(f"client and controller port must differ (both {port})")
@@ -165,6 +190,10 @@ class LocalBroker:
         self.pid_path = self.broker_dir / "broker.pid"
         self.log_path = self.broker_dir / "broker.log"
         self.cluster_id_path = self.broker_dir / "cluster.id"
+        self.secure = secure
+        self.mode_path = self.broker_dir / "security"
+        self.admin_password_path = self.broker_dir / "admin.password"
+        self.admin_env_path = self.broker_dir / "admin.env"
 
     @classmethod
     def from_settings(
@@ -174,6 +203,7 @@ class LocalBroker:
         state_dir: Path | None = None,
         port: int | None = None,
         controller_port: int | None = None,
+        secure: bool = False,
     ) -> LocalBroker:
         """The broker the settings describe, with per-call overrides (CLI options)."""
         return cls(
@@ -183,6 +213,7 @@ class LocalBroker:
             controller_port=(
                 controller_port if controller_port is not None else settings.controller_port
             ),
+            secure=secure,
         )
 
     @property
@@ -199,7 +230,21 @@ class LocalBroker:
         if pid is None or not self._is_our_broker(pid):
             return BrokerStatus(False, False, None, self.bootstrap, raw_pid)
         port = self._configured_port() or self.port
-        return BrokerStatus(True, _port_accepts(port), pid, f"{BROKER_HOST}:{port}", None)
+        return BrokerStatus(
+            True,
+            _port_accepts(port),
+            pid,
+            f"{BROKER_HOST}:{port}",
+            None,
+            secure=self._configured_secure(),
+        )
+
+    def admin_settings(self) -> dict[str, Any]:
+        """:class:`~databus.settings.Settings` keyword arguments for this broker's super
+        user (secure mode), or just its address."""
+        if not self.secure:
+            return {"bootstrap_servers": self.bootstrap}
+        return load_or_create_security(self.admin_password_path).client_settings(self.bootstrap)
 
     def is_running(self) -> bool:
         """Whether the broker this state directory belongs to is alive."""
@@ -217,6 +262,11 @@ class LocalBroker:
                         f"the broker in {self.state_dir} already runs on "
                         f"{current.bootstrap}; stop it first to change ports"
                     )
+                if current.secure != self.secure:
+                    raise BrokerError(
+                        f"the broker in {self.state_dir} already runs in {_mode(current.secure)} "
+                        f"mode; stop it first to start it in {_mode(self.secure)} mode"
+                    )
                 if not current.ready:
                     self._wait_until_ready(current.pid, timeout)
                 logger.info("broker already running (pid %d)", current.pid)
@@ -225,6 +275,7 @@ class LocalBroker:
                 logger.info("removing stale pid file %s", self.pid_path)
                 self.pid_path.unlink(missing_ok=True)
             self._refuse_busy_ports()
+            self._refuse_other_mode()
             libs = ensure_kafka_libs(self.cache_dir)
             self._write_config()
             self._format_storage(java, libs)
@@ -287,6 +338,34 @@ class LocalBroker:
                 return int(value.rpartition(":")[2])
         return None
 
+    def _configured_secure(self) -> bool:
+        """Whether the running broker's config enforces SASL (from its config)."""
+        try:
+            text = self.config_path.read_text()
+        except FileNotFoundError:
+            return False
+        return "\nsasl.enabled.mechanisms=" in text
+
+    def _formatted_mode(self) -> str | None:
+        """How the data directory was formatted; ``None`` before the first start."""
+        if not (self.data_dir / "meta.properties").is_file():
+            return None
+        try:
+            return self.mode_path.read_text().strip()
+        except FileNotFoundError:
+            return PLAINTEXT_MODE  # formatted before secure mode existed
+
+    def _refuse_other_mode(self) -> None:
+        """Users and ACLs live in the metadata log: a broker keeps the mode it began in."""
+        formatted = self._formatted_mode()
+        wanted = SECURE_MODE if self.secure else PLAINTEXT_MODE
+        if formatted is not None and formatted != wanted:
+            raise BrokerError(
+                f"the broker data in {self.data_dir} was created in {formatted} mode; start "
+                f"it {'with' if formatted == SECURE_MODE else 'without'} --secure, or use "
+                "another --state-dir"
+            )
+
     def _refuse_busy_ports(self) -> None:
         for port in (self.port, self.controller_port):
             if not _port_is_free(port):
@@ -296,15 +375,29 @@ class LocalBroker:
                     "--port and --controller-port"
                 )
 
+    def _security(self) -> BrokerSecurity | None:
+        return load_or_create_security(self.admin_password_path) if self.secure else None
+
     def _write_config(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(
-            render_server_properties(
-                data_dir=self.data_dir,
-                port=self.port,
-                controller_port=self.controller_port,
-            )
+        security = self._security()
+        config = render_server_properties(
+            data_dir=self.data_dir,
+            port=self.port,
+            controller_port=self.controller_port,
+            security=security,
         )
+        if security is None:
+            self.config_path.write_text(config)
+        else:  # holds the admin password
+            write_private(self.config_path, config)
+            write_private(
+                self.admin_env_path,
+                env_file_text(
+                    security.client_settings(self.bootstrap),
+                    comment="The local broker's super user; `. admin.env` before databus commands.",
+                ),
+            )
         self.log4j_path.write_text(_LOG4J2_XML)
         if not self.cluster_id_path.is_file():
             self.cluster_id_path.write_text(new_cluster_id() + "\n")
@@ -333,6 +426,9 @@ class LocalBroker:
             str(self.config_path),
             "--ignore-formatted",
         ]
+        security = self._security()
+        if security is not None:
+            argv += security.format_arguments()
         logger.info("formatting %s for cluster %s", self.data_dir, cluster_id)
         try:
             result = subprocess.run(  # noqa: S603
@@ -347,6 +443,7 @@ class LocalBroker:
         if result.returncode != 0:
             output = tail((result.stdout + result.stderr).splitlines())
             raise BrokerError(f"cannot format {self.data_dir}:\n{output}")
+        self.mode_path.write_text((SECURE_MODE if self.secure else PLAINTEXT_MODE) + "\n")
 
     def _launch(self, java: str, libs: Path) -> int:
         """Start the JVM detached from our session, so it outlives the CLI."""
@@ -402,6 +499,10 @@ class LocalBroker:
                 return
             logger.warning("broker pid %d ignored %s", pid, sig.name)
         raise BrokerError(f"the broker (pid {pid}) survived SIGKILL")
+
+
+def _mode(secure: bool) -> str:
+    return "secure (SASL/SCRAM)" if secure else "plaintext"
 
 
 def _command_line(pid: int) -> str | None:
