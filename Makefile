@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATABUS := $(BIN)/databus
 
-.PHONY: setup demo test unit integration lint bench clean
+.PHONY: setup demo tour test unit integration lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -14,8 +14,14 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,rocksdb]'
 	touch $@
 
-## demo: local broker, topics, publish examples/, subscribe and show the records
+## demo: the main job: a simulated province through a local broker into decisions
 demo: setup
+	scripts/ensure-tools --broker
+	$(DATABUS) demo
+
+## tour: local broker, topics, publish examples/, subscribe and show the records
+tour: setup
+	scripts/ensure-tools --broker
 	DATABUS_DEMO=1 scripts/demo
 
 ## test: every test (unit and integration against a real Kafka broker)
