@@ -22,7 +22,9 @@ import click
 import pytest
 import yaml
 from click.testing import CliRunner
+from prometheus_client import Counter, Gauge, Histogram
 
+from databus import metrics
 from databus.catalog import CATALOG
 from databus.cli import main
 from databus.settings import Settings
@@ -35,20 +37,16 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "databus.json"
 TOPICS_YAML = K8S / "kafka-topics.yaml"
 RULES_YAML = K8S / "prometheus-rules.yaml"
 
-#: The metrics the publishers and workers export (docs/operations.md), by type.
-COUNTERS = {
-    "databus_publish_records_total",
-    "databus_publish_rejections_total",
-    "databus_worker_events_total",
-    "databus_worker_decisions_total",
-    "databus_worker_dead_letters_total",
-}
-HISTOGRAMS = {"databus_publish_latency_seconds", "databus_worker_processing_latency_seconds"}
-GAUGES = {
-    "databus_worker_state_persons",
-    "databus_worker_consumer_lag",
-    "databus_worker_last_tick_timestamp_seconds",
-}
+
+def _declared(kind: type) -> set[str]:
+    """Names of the metrics of ``kind`` that src/databus/metrics.py declares."""
+    return {value._name for value in vars(metrics).values() if isinstance(value, kind)}
+
+
+#: The metrics the publishers and workers export (src/databus/metrics.py), by type.
+COUNTERS = {f"{name}_total" for name in _declared(Counter)}
+HISTOGRAMS = _declared(Histogram)
+GAUGES = _declared(Gauge)
 EXPORTED = (
     COUNTERS
     | GAUGES
