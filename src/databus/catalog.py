@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from databus import records as r
 from databus.errors import CatalogError
+from databus.records.audit import SharingAudit
 
 Classification = Literal["public", "internal", "personal", "sensitive_personal"]
 """Field classes; health data and whereabouts are sensitive personal information
@@ -47,6 +48,12 @@ class Dataset:
     retention_ms: int = FOREVER
     level: Level = "general"
     config: Mapping[str, str] = field(default_factory=dict)
+    shareable: bool = True
+    """Whether grants may share it with other agencies (never the dead letters' raw
+    lines, the clock or the audit trail itself)."""
+    schema_of: str | None = None
+    """The dataset whose exported bus schema describes these records, when it is not
+    this one: a share view carries a subset of its source's fields."""
 
     @property
     def topic(self) -> str:
@@ -66,7 +73,7 @@ class Dataset:
     @property
     def dataschema(self) -> str:
         """The ``ce_dataschema`` URI: the bus-form JSON Schema file of this dataset."""
-        return f"{SCHEMA_DIR}/{self.name}/bus.schema.json"
+        return f"{SCHEMA_DIR}/{self.schema_of or self.name}/bus.schema.json"
 
     def partitions(self, shared: int) -> int:
         """The partition count, given the count shared by co-partitioned topics."""
@@ -97,6 +104,7 @@ class Dataset:
             "owner": self.owner,
             "description": self.description,
             "level": self.level,
+            "shareable": self.shareable,
             "key": "person_ref" if self.person_keyed else None,
             "partitions": self.partitions(shared_partitions),
             "retention_ms": self.retention_ms,
@@ -129,6 +137,12 @@ class Catalog:
                 raise CatalogError(
                     f"classification names unknown fields {sorted(unknown)}", dataset=dataset.name
                 )
+            if dataset.shareable and not dataset.person_keyed:
+                raise CatalogError(
+                    "only person-keyed datasets can be shared (share topics are keyed by "
+                    "person_ref)",
+                    dataset=dataset.name,
+                )
 
     def __iter__(self) -> Iterator[Dataset]:
         return iter(self._by_name.values())
@@ -154,6 +168,10 @@ class Catalog:
         """Datasets that agencies publish."""
         return [d for d in self if d.is_source]
 
+    def shareable(self) -> list[Dataset]:
+        """Datasets that grants may share with other agencies."""
+        return [d for d in self if d.shareable]
+
     def copartitioned(self) -> list[Dataset]:
         """Topics that must share one partition count so that agents can join them."""
         return [d for d in self if d.copartitioned]
@@ -164,6 +182,8 @@ _PERSON: dict[str, Classification] = {
     "citizen_id": "personal",
     "occurred_at": "internal",
 }
+#: When a person saw a doctor or passed a station is itself health data or whereabouts.
+_SENSITIVE_WHEN: dict[str, Classification] = {"occurred_at": "sensitive_personal"}
 _EVIDENCE_RETENTION = 400 * DAY_MS
 
 CATALOG = Catalog(
@@ -203,6 +223,7 @@ CATALOG = Catalog(
             level="important",
             classification={
                 **_PERSON,
+                **_SENSITIVE_WHEN,
                 "visit_id": "sensitive_personal",
                 "hospital_code": "sensitive_personal",
                 "visit_type": "sensitive_personal",
@@ -219,6 +240,7 @@ CATALOG = Catalog(
             level="important",
             classification={
                 **_PERSON,
+                **_SENSITIVE_WHEN,
                 "exam_id": "sensitive_personal",
                 "institution_code": "sensitive_personal",
             },
@@ -244,8 +266,11 @@ CATALOG = Catalog(
             input_model=r.TransitTapInput,
             bus_model=r.TransitTap,
             retention_ms=_EVIDENCE_RETENTION,
+            # A province's travel, person by person (GB/T 43697-2024).
+            level="important",
             classification={
                 **_PERSON,
+                **_SENSITIVE_WHEN,
                 "card_id": "personal",
                 "mode": "sensitive_personal",
                 "station_code": "sensitive_personal",
@@ -286,6 +311,7 @@ CATALOG = Catalog(
             description="Daily ticks, one per partition; decisions never read the wall clock.",
             bus_model=r.ClockTick,
             person_keyed=False,
+            shareable=False,
             retention_ms=30 * DAY_MS,
             classification={"as_of": "public"},
         ),
@@ -343,6 +369,7 @@ CATALOG = Catalog(
             description="Rejected input lines and undecodable messages, with reasons.",
             bus_model=r.Rejected,
             person_keyed=False,
+            shareable=False,
             copartitioned=False,
             fixed_partitions=3,
             retention_ms=90 * DAY_MS,
@@ -355,8 +382,33 @@ CATALOG = Catalog(
                 "source": "internal",
             },
         ),
+        Dataset(
+            name="audit.sharing.v1",
+            owner="databus",
+            description="Every record shared with a consumer: who, what, why, when; a hash "
+            "chain per partition (partition = the source record's).",
+            bus_model=SharingAudit,
+            level="important",
+            shareable=False,
+            classification={
+                "seq": "internal",
+                "consumer": "internal",
+                "dataset": "internal",
+                "share_topic": "internal",
+                "person_ref": "personal",
+                "source_event_id": "internal",
+                "source_offset": "internal",
+                "fields": "internal",
+                "purpose": "internal",
+                "legal_basis": "internal",
+                "shared_at": "internal",
+                "prev_hash": "internal",
+                "hash": "internal",
+            },
+        ),
     ]
 )
 
 DLQ = CATALOG.get("dlq.rejected.v1")
 CLOCK = CATALOG.get("system.clock.v1")
+AUDIT = CATALOG.get("audit.sharing.v1")

@@ -66,3 +66,45 @@ def test_topic_and_major_follow_the_name() -> None:
     assert dataset.topic == "health.hospital_visit.v1"
     assert dataset.major == 1
     assert dataset.dataschema == "schemas/health.hospital_visit.v1/bus.schema.json"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "field"),
+    [
+        pytest.param("health.hospital_visit.v1", "hospital_code", id="where-treated"),
+        pytest.param("health.hospital_visit.v1", "occurred_at", id="when-treated"),
+        pytest.param("health.physical_exam.v1", "occurred_at", id="when-examined"),
+        pytest.param("transport.transit_tap.v1", "station_code", id="whereabouts"),
+        pytest.param("transport.transit_tap.v1", "occurred_at", id="when-there"),
+    ],
+)
+def test_health_data_and_whereabouts_are_sensitive_personal_information(
+    dataset: str, field: str
+) -> None:
+    assert CATALOG.get(dataset).classification[field] == "sensitive_personal"
+
+
+def test_levels_follow_gb_t_43697() -> None:
+    important = {d.name for d in CATALOG if d.level == "important"}
+    assert {
+        "health.hospital_visit.v1",
+        "transport.transit_tap.v1",
+        "police.household.v1",
+        "audit.sharing.v1",
+    } <= important
+    assert CATALOG.get("civil.funeral.v1").level == "general"
+
+
+def test_what_may_be_shared() -> None:
+    shareable = {d.name for d in CATALOG.shareable()}
+    assert {d.name for d in CATALOG.sources()} <= shareable
+    assert "derived.fraud_alert.v1" in shareable
+    assert shareable.isdisjoint({"dlq.rejected.v1", "system.clock.v1", "audit.sharing.v1"})
+    assert all(CATALOG.get(name).person_keyed for name in shareable)
+
+
+def test_audit_trail_is_copartitioned_with_the_sources() -> None:
+    audit = CATALOG.get("audit.sharing.v1")
+    assert audit.copartitioned
+    assert audit.person_keyed
+    assert audit.retention_ms == -1
