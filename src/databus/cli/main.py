@@ -14,6 +14,7 @@ from databus.cli.broker import broker
 from databus.cli.catalog import catalog
 from databus.cli.demo import demo as demo_command
 from databus.cli.explain import explain_command
+from databus.cli.grants import grants
 from databus.cli.publish import publish
 from databus.cli.schemas import schemas
 from databus.cli.simulate import simulate
@@ -71,3 +72,4 @@ for command in (broker, catalog, topics, publish, subscribe, worker, clock, expl
 main.add_command(schemas)
 main.add_command(simulate)
 main.add_command(demo_command)
+main.add_command(grants)
