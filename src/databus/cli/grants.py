@@ -129,10 +129,11 @@ def request(
     existing = load_grants(root)
     owner = CATALOG.get(dataset).owner
     target = root / f"{owner}.yaml" if root.is_dir() else root
+    field_names = _field_list(fields)
     entry = {
         "consumer": consumer,
         "dataset": dataset,
-        "fields": _field_list(fields),
+        "fields": field_names,
         "purpose": purpose,
         "legal_basis": legal_basis,
         "expires": expires.date(),
@@ -157,7 +158,7 @@ def request(
             target.write_text(before, encoding="utf-8")
         raise
     name = display(target)
-    click.echo(f"requested: {consumer} <- {dataset} ({', '.join(entry['fields'])})")
+    click.echo(f"requested: {consumer} <- {dataset} ({', '.join(field_names)})")
     click.echo(f"written to {name}; {owner} approves it by merging it:")
     click.echo(f"  git switch -c grant/{consumer}-{dataset}")
     click.echo(f'  git commit -m "Grant request: {dataset} to {consumer}" {name}')
