@@ -27,6 +27,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from databus import metrics
 from databus.catalog import CATALOG
 from databus.cli import main
+from databus.governance.views import configured_catalog
 from databus.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -642,8 +643,10 @@ def test_kafka_topics_yaml_has_every_catalog_topic() -> None:
     partitions = int(option_value(args, "--partitions"))
     replicas = int(option_value(args, "--replication-factor"))
     topics = {doc["spec"]["topicName"]: doc for doc in k8s_kind("KafkaTopic")}
-    assert set(topics) == {dataset.topic for dataset in CATALOG}
-    for dataset in CATALOG:
+    with_shares = configured_catalog(Settings())
+    assert {dataset.topic for dataset in CATALOG} < set(topics)
+    assert set(topics) == {dataset.topic for dataset in with_shares}, "catalog + grants"
+    for dataset in with_shares:
         resource = topics[dataset.topic]
         assert resource["metadata"]["labels"]["strimzi.io/cluster"] == option_value(
             args, "--cluster"

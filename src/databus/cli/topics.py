@@ -6,6 +6,7 @@ import asyncio
 
 import click
 
+from databus.governance.views import configured_catalog
 from databus.ops.topics import apply_topics, render_strimzi
 from databus.settings import Settings
 
@@ -18,8 +19,9 @@ def topics() -> None:
 @topics.command("apply")
 @click.pass_obj
 def apply(settings: Settings) -> None:
-    """Create missing topics and align their configs (idempotent)."""
-    changes = asyncio.run(apply_topics(settings))
+    """Create missing topics and align their configs (idempotent): the catalog's, and a
+    share topic for every grant (deploy/grants or DATABUS_GRANTS)."""
+    changes = asyncio.run(apply_topics(settings, configured_catalog(settings)))
     for change in changes:
         detail = f" ({change.detail})" if change.detail else ""
         click.echo(
@@ -36,7 +38,7 @@ def apply(settings: Settings) -> None:
     type=click.Choice(["strimzi"]),
     default="strimzi",
     show_default=True,
-    help="strimzi: one KafkaTopic resource per catalog topic.",
+    help="strimzi: one KafkaTopic resource per catalog topic and share topic.",
 )
 @click.option(
     "--cluster",
@@ -70,6 +72,7 @@ def render(
             cluster=cluster,
             partitions=partitions or settings.partitions,
             replication_factor=replication_factor or settings.replication_factor,
+            catalog=configured_catalog(settings),
         ),
         nl=False,
     )

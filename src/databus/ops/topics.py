@@ -208,7 +208,8 @@ def render_strimzi(
     )
     lines = [
         "# KafkaTopic resources for the Strimzi topic operator, generated from the databus",
-        "# catalog (src/databus/catalog.py). Do not edit; regenerate with",
+        "# catalog (src/databus/catalog.py) and grants (deploy/grants: one share topic per",
+        "# grant). Do not edit; regenerate with",
         f"#   {command}",
     ]
     names: dict[str, str] = {}
