@@ -56,9 +56,7 @@ def check(settings: Settings) -> None:
     today = province_today(settings)
     active = len(loaded.active(today))
     files = ", ".join(display(path) for path in loaded.sources) or "no files"
-    click.echo(
-        f"{len(loaded)} grants ({active} active, {len(loaded) - active} expired) in {files}"
-    )
+    click.echo(f"{len(loaded)} grants ({active} active, {len(loaded) - active} expired) in {files}")
 
 
 @grants.command("list")
