@@ -1,0 +1,161 @@
+"""Records into share views, each share with its audit record: the work of one batch.
+
+Kafka-free and Faust-free: :class:`Projector` takes consumed records of one partition
+and the chain head of that partition's audit trail, and returns what must be written
+(share messages, audit messages, dead letters) and the new head. The share worker
+writes it all in one transaction with the input offsets.
+
+A share message is the source event with only the granted fields, keyed by
+``person_ref``, with the source's ``ce_id`` (so a consumer can drop duplicates and an
+auditor can trace it) and ``ce_source`` (the agency that published it); its
+``ce_type`` is the share view, whose schema is the source's restricted to those fields.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from databus.catalog import AUDIT, CATALOG, Catalog, Dataset
+from databus.errors import DecodeError
+from databus.governance.chain import ChainHead
+from databus.governance.grants import Grant, GrantSet
+from databus.governance.views import catalog_with_views, share_dataset
+from databus.identity import mask_id_like
+from databus.records import Reason
+from databus.wire import Encoder, KafkaRecord, Message, Rejection, decode
+
+#: ``ce_source`` of audit records and the ``agency`` of the share worker's dead letters.
+SHARE_SOURCE = "databus-share"
+_RAW_KEPT = 2048
+
+
+@dataclass(slots=True)
+class Projection:
+    """What one batch of one partition produced."""
+
+    head: ChainHead
+    """The audit chain's head once ``messages`` are written."""
+    messages: list[Message] = field(default_factory=list)
+    """Share messages, each followed by its audit record, in input order."""
+    dead_letters: list[Rejection] = field(default_factory=list)
+    shared: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Records shared, by (consumer, dataset)."""
+    withheld: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Records not shared because the grant had expired, by (consumer, dataset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _View:
+    grant: Grant
+    dataset: Dataset
+
+
+class Projector:
+    """Applies a set of grants to records; rebuild it when the grants change."""
+
+    def __init__(self, grants: GrantSet, catalog: Catalog = CATALOG) -> None:
+        self.grants = grants
+        self._catalog = catalog_with_views(grants, catalog)
+        self._views: dict[str, list[_View]] = {}
+        for grant in grants:
+            view = _View(grant, share_dataset(grant, catalog))
+            self._views.setdefault(grant.dataset, []).append(view)
+        self._encoders: dict[tuple[str, str], Encoder] = {}
+        self._audit = Encoder(AUDIT, SHARE_SOURCE)
+
+    @property
+    def share_topics(self) -> list[str]:
+        """Every share topic these grants write (or wrote, for expired ones)."""
+        return sorted(v.dataset.topic for views in self._views.values() for v in views)
+
+    def project(
+        self,
+        records: Sequence[KafkaRecord],
+        head: ChainHead,
+        *,
+        now: dt.datetime,
+        today: dt.date,
+    ) -> Projection:
+        """Share ``records`` (one partition, fetch order) under the grants active on
+        ``today``; ``now`` is the time the audit records give."""
+        out = Projection(head)
+        shared_at = now.isoformat()
+        for record in records:
+            views = self._views.get(record.topic)
+            if not views:
+                continue  # nobody receives this dataset
+            try:
+                event = decode(record, self._catalog)
+            except DecodeError as error:
+                out.dead_letters.append(_dead_letter(record, error.reason))
+                continue
+            if event.envelope.type != record.topic:
+                reason = f"ce_type {event.envelope.type} on topic {record.topic}"
+                out.dead_letters.append(_dead_letter(record, reason))
+                continue
+            data = event.record.model_dump(mode="json")
+            for view in views:
+                key = (view.grant.consumer, view.grant.dataset)
+                if not view.grant.active_on(today):
+                    out.withheld[key] += 1
+                    continue
+                share = self._encoder(view.dataset, event.envelope.source).encode(
+                    {name: data[name] for name in view.grant.fields},
+                    subject=data["person_ref"],
+                    time=event.envelope.time.encode() if event.envelope.time else None,
+                    event_id=event.envelope.id,
+                )
+                audit, out.head = out.head.seal(
+                    _audit_content(view, data["person_ref"], event.envelope.id, record, shared_at)
+                )
+                out.messages += [
+                    share,
+                    self._audit.encode(
+                        audit,
+                        subject=data["person_ref"],
+                        time=shared_at.encode(),
+                        event_id=audit["hash"][:32],
+                    ),
+                ]
+                out.shared[key] += 1
+        return out
+
+    def _encoder(self, dataset: Dataset, source: str) -> Encoder:
+        encoder = self._encoders.get((dataset.name, source))
+        if encoder is None:
+            encoder = self._encoders[(dataset.name, source)] = Encoder(dataset, source)
+        return encoder
+
+
+def _audit_content(
+    view: _View, person_ref: str, event_id: str, record: KafkaRecord, shared_at: str
+) -> dict[str, Any]:
+    grant = view.grant
+    return {
+        "consumer": grant.consumer,
+        "dataset": grant.dataset,
+        "share_topic": view.dataset.topic,
+        "person_ref": person_ref,
+        "source_event_id": event_id,
+        "source_offset": record.offset,
+        "fields": list(grant.fields),
+        "purpose": grant.purpose,
+        "legal_basis": grant.legal_basis,
+        "shared_at": shared_at,
+    }
+
+
+def _dead_letter(record: KafkaRecord, reason: str) -> Rejection:
+    """A dead letter for a source message that cannot be shared (raw ID numbers masked)."""
+    raw = (record.value or b"")[:_RAW_KEPT].decode("utf-8", errors="replace")
+    return Rejection(
+        dataset=record.topic,
+        agency=SHARE_SOURCE,
+        raw=mask_id_like(raw),
+        reasons=[Reason(field="$", message=reason)],
+        source=f"{record.topic}[{record.partition}]@{record.offset}",
+    )
