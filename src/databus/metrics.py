@@ -124,3 +124,31 @@ def serve_on_faust_web(app: Any) -> None:
 def track_state_size(count: Callable[[], float]) -> None:
     """Let the state gauge ask ``count`` at scrape time."""
     WORKER_STATE_PERSONS.set_function(count)
+
+
+# The share worker (databus share worker): governed sharing, docs/governance.md.
+SHARE_RECORDS = Counter(
+    "databus_share_records",
+    "Records shared with a consumer, by consumer and source dataset; each has its audit "
+    "record in audit.sharing.v1.",
+    ["consumer", "dataset"],
+)
+SHARE_WITHHELD = Counter(
+    "databus_share_withheld",
+    "Records not shared with a consumer because its grant had expired.",
+    ["consumer", "dataset"],
+)
+SHARE_DEAD_LETTERS = Counter(
+    "databus_share_dead_letters",
+    "Source messages the share worker could not read and sent to the dead-letter topic.",
+    ["topic"],
+)
+SHARE_ABORTED = Counter(
+    "databus_share_aborted_transactions",
+    "Batches whose transaction was aborted; they are shared again from the committed offsets.",
+)
+SHARE_GRANTS = Gauge(
+    "databus_share_grants",
+    "Grants the share worker applies, by state (active, expired), as of its last batch.",
+    ["state"],
+)

@@ -10,6 +10,7 @@ import click
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
+from databus.cli.audit import audit
 from databus.cli.broker import broker
 from databus.cli.catalog import catalog
 from databus.cli.demo import demo as demo_command
@@ -17,6 +18,7 @@ from databus.cli.explain import explain_command
 from databus.cli.grants import grants
 from databus.cli.publish import publish
 from databus.cli.schemas import schemas
+from databus.cli.share import share
 from databus.cli.simulate import simulate
 from databus.cli.subscribe import subscribe
 from databus.cli.topics import topics
@@ -73,3 +75,5 @@ main.add_command(schemas)
 main.add_command(simulate)
 main.add_command(demo_command)
 main.add_command(grants)
+main.add_command(share)
+main.add_command(audit)

@@ -7,8 +7,10 @@ import asyncio
 import click
 import orjson
 
+from databus.catalog import CATALOG
 from databus.client.subscriber import Subscriber
 from databus.errors import DecodeError
+from databus.governance.views import configured_catalog
 from databus.settings import Settings
 
 
@@ -26,11 +28,14 @@ async def _subscribe(
     idle_timeout: float | None,
 ) -> int:
     printed = 0
+    # Share topics (share.<consumer>.<dataset>) are datasets made by the grants.
+    known = all(name in CATALOG for name in datasets)
     async with Subscriber(
         list(datasets),
         settings,
         group=group,
         from_beginning=from_beginning,
+        catalog=CATALOG if known else configured_catalog(settings),
         on_decode_error=_report,
     ) as subscriber:
         async for event in subscriber.events(limit=limit, idle_timeout=idle_timeout):
@@ -59,7 +64,8 @@ def subscribe(
     limit: int | None,
     idle_timeout: float | None,
 ) -> None:
-    """Print the events of DATASETS as JSON lines (CloudEvents attributes + data)."""
+    """Print the events of DATASETS as JSON lines (CloudEvents attributes + data); a
+    DATASET may be a share topic, share.<consumer>.<dataset>."""
     printed = asyncio.run(
         _subscribe(
             settings,
