@@ -263,6 +263,16 @@ def test_nothing_happens_to_the_dead_but_someone_using_their_card(town: Province
         assert record.values["mode"] in {"bus", "metro"}
         assert record.values["identity_verified"] is False
         assert record.values["card_id"].startswith("TC-")
+    # whoever uses the card keeps the pension: hrss never terminates it, so the fraud
+    # alert does not depend on the order in which a worker reads the topics
+    card_used = {record.values["citizen_id"] for record in after_death}
+    terminated = {
+        record.values["citizen_id"]
+        for record in town.records()
+        if record.dataset == "hrss.pensioner.v1" and record.values["status"] == "terminated"
+    }
+    assert terminated
+    assert not card_used & terminated
 
 
 def test_moves_leave_the_province_and_come_back(demo: Province) -> None:

@@ -58,11 +58,13 @@ class Rates:
     deregistration_share: float = 0.9
     """Share of deaths that the family deregisters at the police station (days to months)."""
     pension_termination_share: float = 0.8
-    """Share of deceased pensioners whose pension hrss terminates within the span."""
+    """Share of deceased pensioners whose pension hrss terminates 30-90 days after the death
+    (never those whose card is still used: whoever uses it keeps the pension too)."""
     late_record_share: float = 0.1
     """Share of death certificates and funeral records that reach the bus weeks late."""
     post_mortem_card_share: float = 0.1
-    """Share of deceased pensioners whose transit card is used after the death."""
+    """Share of deceased pensioners whose transit card is used (2-6 bus or metro taps in
+    the 40 days after the death): the post-mortem activity that fraud alerts are for."""
     min_tier_crossings: int = 1
     """At least this many residents turn 80, 90 and 100 within the span when the population
     has anyone of about that age (a realistic pyramid of 20,000 has under one centenarian-

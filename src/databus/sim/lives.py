@@ -243,22 +243,22 @@ class _Lives:
         plan = life.resident.pension
         if plan is None or schedule.index(plan.approved) >= death:
             return
-        terminated = math.inf
-        if rng.random() < rates.pension_termination_share:
-            terminated = death + rng.randint(30, 90)
-            schedule.add(terminated, office(rng), kinds.PENSION_TERMINATED, person)
         if rng.random() < rates.post_mortem_card_share:
+            # Whoever keeps using the card keeps the pension too: hrss is not told, so
+            # no termination follows, and the alert cannot depend on which topic the
+            # worker happens to read first.
             used = sorted(rng.sample(range(death + 1, death + 41), rng.randint(2, 6)))
             taps = 0
             for day in used:
                 mode, station = _local_trip(rng, life.resident.region_code)
                 second = rng.randrange(6 * HOUR, 22 * HOUR)
-                if day < terminated and schedule.add(
-                    day, second, kinds.TRANSIT_TAP, person, mode, station
-                ):
+                if schedule.add(day, second, kinds.TRANSIT_TAP, person, mode, station):
                     taps += 1
             tally.post_mortem_taps += taps
             tally.post_mortem_persons += 1 if taps else 0
+        elif rng.random() < rates.pension_termination_share:
+            terminated = death + rng.randint(30, 90)
+            schedule.add(terminated, office(rng), kinds.PENSION_TERMINATED, person)
 
     def _count_birthdays(self, life: Life) -> None:
         config = self.config
