@@ -22,7 +22,7 @@ from databus.client.publisher import Publisher
 from databus.identity import Pseudonymizer
 from databus.records import ClockTick
 from databus.settings import Settings
-from databus.sim import Province, SimulationConfig, publish_province
+from databus.sim import Day, Province, SimulationConfig, publish_province
 from databus.streams.clock import tick_id
 from databus.wire import Message
 from tests.integration.bus import read_events, read_raw, run_cli
@@ -121,8 +121,14 @@ async def test_each_days_tick_follows_its_records_and_precedes_the_next_day(
         for partition in range(bus_settings.partitions):
             day_of[tick_id(day.date, partition)] = day.index
 
+    paced: list[dt.date] = []
+
+    async def pace(day: Day) -> None:
+        paced.append(day.date)
+
     async with Publisher(bus_settings) as publisher:
-        published = await publish_province(province, publisher, ticks=True)
+        published = await publish_province(province, publisher, ticks=True, before_tick=pace)
+    assert paced == [day.date for day in province.days()]
     assert dict(published.accepted) == province.summary().records
     assert not published.rejected
     assert published.days_ticked == province.config.days

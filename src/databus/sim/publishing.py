@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +24,7 @@ from databus.client.publisher import Publisher, producer_options
 from databus.records import ClockTick
 from databus.settings import Settings
 from databus.sim.kinds import AgencyRecord, Values
-from databus.sim.province import Province
+from databus.sim.province import Day, Province
 from databus.streams.clock import tick_id
 from databus.wire import Encoder, Rejection
 
@@ -90,11 +90,15 @@ async def publish_province(
     ticks: bool = False,
     on_records: Callable[[int], None] | None = None,
     on_rejection: Callable[[Rejection], None] | None = None,
+    before_tick: Callable[[Day], Awaitable[None]] | None = None,
 ) -> PublishedSimulation:
     """Publish the roster, then each day (and its clock tick when ``ticks``).
 
     ``on_records(n)`` is called after each acknowledged group of ``n`` records (for a
-    progress bar); ``on_rejection`` sees every rejected record (there should be none).
+    progress bar); ``on_rejection`` sees every rejected record (there should be none);
+    ``before_tick(day)`` is awaited once a day's records are acknowledged and before its
+    tick, for a caller that paces the days (Kafka keeps no order across topics, so a
+    worker that falls behind may read a tick before the records published before it).
     """
     result = PublishedSimulation()
 
@@ -117,6 +121,8 @@ async def publish_province(
         for day in province.days():
             groups = _by_dataset(day.records)
             await asyncio.gather(*(publish(dataset, values) for dataset, values in groups.items()))
+            if before_tick is not None:
+                await before_tick(day)
             if clock is not None:
                 await clock.tick(day.date)
                 result.days_ticked += 1
