@@ -86,9 +86,9 @@ def decision_messages(output: Output, encoder: dict[str, Encoder]) -> list[Messa
 
 
 class ProfiledProcessor:
-    """Wraps the engine's processor: cProfile from the first batch until ``limit`` events,
-    then the stats go to ``out`` (with the window's event count and wall time) and the
-    worker stops itself."""
+    """Wraps the engine's processor: cProfile from the first batch until the start of the
+    first batch after ``limit`` events, then the stats go to ``out`` (with the window's
+    event count and wall time) and the worker stops itself."""
 
     def __init__(self, inner: DecisionProcessor, out: Path, limit: int) -> None:
         self._inner = inner
@@ -105,9 +105,9 @@ class ProfiledProcessor:
         if self._events == 0:
             self._started = time.perf_counter()
             self._profiler.enable()
-        output = self._inner.process(messages)
-        self._events += len(messages)
-        if self._events >= self._limit:
+        elif self._events >= self._limit:
+            # Stop at the start of the next batch, so that the window also holds the
+            # writing of the last batch's output and the next fetch.
             self._profiler.disable()
             self._done = True
             wall = time.perf_counter() - self._started
@@ -115,6 +115,9 @@ class ProfiledProcessor:
             meta = {"events": self._events, "wall_s": wall}
             self._out.with_suffix(".json").write_bytes(orjson.dumps(meta))
             os.kill(os.getpid(), signal.SIGTERM)
+            return self._inner.process(messages)
+        output = self._inner.process(messages)
+        self._events += len(messages)
         return output
 
     def forget_partitions(self, partitions: Any) -> None:
