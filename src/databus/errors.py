@@ -67,3 +67,12 @@ class DecodeError(DatabusError):
     def __str__(self) -> str:
         where = f"{self.topic}[{self.partition}]@{self.offset}" if self.topic else "message"
         return f"cannot decode {where}: {self.reason}"
+
+
+class AccessDeniedError(DatabusError):
+    """The broker refused this user something (its ACLs): a topic, or a consumer group."""
+
+    def __init__(self, message: str, *, principal: str, resource: str) -> None:
+        super().__init__(message)
+        self.principal = principal
+        self.resource = resource

@@ -36,6 +36,7 @@ PROMETHEUS = DEPLOY / "prometheus"
 K8S = DEPLOY / "k8s"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "databus.json"
 TOPICS_YAML = K8S / "kafka-topics.yaml"
+USERS_YAML = K8S / "kafka-users.yaml"
 RULES_YAML = K8S / "prometheus-rules.yaml"
 
 
@@ -570,7 +571,9 @@ def test_k8s_manifests_parse_and_are_listed() -> None:
             assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", doc["metadata"]["name"])
     (kustomization,) = k8s_kind("Kustomization")
     listed = set(kustomization["resources"])
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml", TOPICS_YAML.name}
+    # Strimzi's resources go to the Kafka cluster's namespace, not this kustomization's.
+    strimzi = {TOPICS_YAML.name, USERS_YAML.name}
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"} - strimzi
     assert listed == files
 
 
@@ -657,6 +660,20 @@ def test_kafka_topics_yaml_has_every_catalog_topic() -> None:
     (settings,) = k8s_kind("ConfigMap")
     assert int(settings["data"]["DATABUS_PARTITIONS"]) == partitions, "co-partitioning"
     assert int(settings["data"]["DATABUS_REPLICATION_FACTOR"]) == replicas
+
+
+def test_kafka_users_yaml_is_the_fresh_render() -> None:
+    header = USERS_YAML.read_text(encoding="utf-8").splitlines()[:5]
+    (line,) = [h for h in header if h.startswith("#   databus ")]
+    args = line.removeprefix("#   databus ").split()
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert USERS_YAML.read_text(encoding="utf-8") == result.output, (
+        f"stale: databus {' '.join(args)} > {USERS_YAML.relative_to(REPO)}"
+    )
+    users = {doc["metadata"]["name"] for doc in k8s_kind("KafkaUser")}
+    assert {"databus-decisions", "databus-share", "auditor"} <= users
+    assert {dataset.owner for dataset in CATALOG.sources()} <= users
 
 
 if __name__ == "__main__":

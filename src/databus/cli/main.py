@@ -10,6 +10,7 @@ import click
 from aiokafka.errors import KafkaConnectionError
 from pydantic import ValidationError
 
+from databus.cli.acl import acl
 from databus.cli.audit import audit
 from databus.cli.broker import broker
 from databus.cli.catalog import catalog
@@ -77,3 +78,4 @@ main.add_command(demo_command)
 main.add_command(grants)
 main.add_command(share)
 main.add_command(audit)
+main.add_command(acl)

@@ -22,7 +22,8 @@ from databus.client.batching import PartitionBatches
 from databus.client.files import Line
 from databus.client.intake import Intake
 from databus.client.lifecycle import Startable
-from databus.errors import DatabusError, MissingTopicError
+from databus.client.topics import require_topics
+from databus.errors import DatabusError
 from databus.identity import Pseudonymizer
 from databus.records.base import InputRecord
 from databus.settings import Settings
@@ -206,14 +207,10 @@ class Publisher(Startable):
         return future
 
     async def _ensure_topic(self, topic: str) -> None:
+        """The topic exists and this user may see it (or an error that says which)."""
         if topic in self._known_topics:
             return
-        metadata = await self._producer.client.fetch_all_metadata()
-        if topic not in metadata.topics():
-            raise MissingTopicError(
-                f"topic {topic} does not exist on {self.settings.bootstrap_servers}; "
-                "run `databus topics apply` first"
-            )
+        await require_topics(self._producer.client, [topic], self.settings, access="write")
         self._known_topics.add(topic)
 
 

@@ -11,11 +11,13 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import GroupAuthorizationFailedError
 from pydantic import BaseModel
 
 from databus.catalog import CATALOG, Catalog
 from databus.client.lifecycle import Startable
-from databus.errors import DecodeError, MissingTopicError
+from databus.client.topics import require_topics
+from databus.errors import AccessDeniedError, DecodeError
 from databus.settings import Settings
 from databus.wire import Event, decode
 
@@ -58,20 +60,19 @@ class Subscriber(Startable):
         )
 
     async def start(self) -> None:
-        """Connect, then subscribe (with a group) or assign every partition (without)."""
+        """Connect, check the topics (missing, or not this user's to read: both named),
+        then subscribe (with a group) or assign every partition (without)."""
         await self._consumer.start()
+        try:
+            cluster = await require_topics(
+                self._consumer._client, self._topics, self.settings, access="read"
+            )
+        except BaseException:
+            await self._consumer.stop()
+            raise
         if self._group is not None:
             self._consumer.subscribe(self._topics)
             return
-        # aiokafka has no public call that returns partition ids without a group.
-        cluster = await self._consumer._client.fetch_all_metadata()
-        missing = [topic for topic in self._topics if topic not in cluster.topics()]
-        if missing:
-            await self._consumer.stop()
-            raise MissingTopicError(
-                f"topic {', '.join(missing)} does not exist on "
-                f"{self.settings.bootstrap_servers}; run `databus topics apply` first"
-            )
         partitions = []
         for topic in self._topics:
             numbers = cluster.partitions_for_topic(topic) or set()
@@ -104,7 +105,17 @@ class Subscriber(Startable):
         loop = asyncio.get_running_loop()
         last_arrival = loop.time()
         while limit is None or seen < limit:
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+            try:
+                batches = await self._consumer.getmany(timeout_ms=200, max_records=1000)
+            except GroupAuthorizationFailedError:
+                user = self.settings.principal()
+                raise AccessDeniedError(
+                    f"the broker refused {user} the consumer group {self._group} "
+                    f"(GROUP_AUTHORIZATION_FAILED): an agency's groups are named "
+                    f"{user}.<anything>",
+                    principal=user,
+                    resource=str(self._group),
+                ) from None
             if not batches:
                 if idle_timeout is not None and loop.time() - last_arrival >= idle_timeout:
                     return

@@ -35,6 +35,7 @@ from databus.streams.fastpath import BatchApp
 from databus.streams.names import APP_ID, STATE_TABLE
 from databus.streams.output import BatchOutput, DirectState
 from databus.streams.processor import DecisionProcessor, Output
+from databus.streams.security import faust_broker_settings
 from databus.streams.table import STORE_SCHEME, PersonStore, PersonTable
 from databus.wire import Encoder, Message
 
@@ -120,6 +121,7 @@ class DecisionEngine:
             "broker_heartbeat_interval": min(3.0, self.options.session_timeout_s / 3),
             "web_enabled": self.options.web_port is not None,
             "web_port": self.options.web_port or 6066,
+            **faust_broker_settings(settings),  # SASL/TLS credentials (governance issue)
         }
         if self.options.datadir is not None:
             app_settings["datadir"] = str(self.options.datadir)
