@@ -1,6 +1,9 @@
-"""``databus catalog``: what datasets exist, who owns them, how they are classified."""
+"""``databus catalog``: what datasets exist, who owns them, how they are classified, and
+who receives what of them, why (the grants)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import click
 import orjson
@@ -8,6 +11,9 @@ from rich.console import Console
 from rich.table import Table
 
 from databus.catalog import CATALOG
+from databus.cli.grants import province_today
+from databus.governance.grants import GrantSet
+from databus.governance.views import configured_grants
 from databus.settings import Settings
 
 
@@ -21,6 +27,14 @@ def _retention(ms: int) -> str:
     return "forever" if ms < 0 else f"{ms // 86_400_000} days"
 
 
+def _described(settings: Settings, grants: GrantSet, name: str) -> dict[str, Any]:
+    """A dataset's description with its grants: who receives what, why, until when."""
+    today = province_today(settings)
+    item = CATALOG.get(name).describe(settings.partitions)
+    item["shared_with"] = [grant.describe(today) for grant in grants.for_dataset(name)]
+    return item
+
+
 @click.group()
 def catalog() -> None:
     """Datasets on the bus: topics, owners, keys, fields and their classification."""
@@ -31,12 +45,19 @@ def catalog() -> None:
 @click.pass_obj
 def list_datasets(settings: Settings, as_json: bool) -> None:
     """List every dataset."""
-    described = [d.describe(settings.partitions) for d in CATALOG]
+    grants = configured_grants(settings)
+    described = [_described(settings, grants, d.name) for d in CATALOG]
     if as_json:
         click.echo(orjson.dumps(described, option=orjson.OPT_INDENT_2).decode())
         return
-    table = Table("dataset", "owner", "key", "partitions", "retention", "level", "fields")
+    table = Table(
+        "dataset", "owner", "key", "partitions", "retention", "level", "fields", "shared with"
+    )
     for item in described:
+        receivers = [
+            g["consumer"] + ("" if g["state"] == "active" else " (expired)")
+            for g in item["shared_with"]
+        ]
         table.add_row(
             item["dataset"],
             item["owner"],
@@ -45,6 +66,7 @@ def list_datasets(settings: Settings, as_json: bool) -> None:
             _retention(item["retention_ms"]),
             item["level"],
             str(len(item["fields"])),
+            ", ".join(receivers) or ("-" if item["shareable"] else "never shared"),
         )
     _console().print(table)
 
@@ -54,8 +76,9 @@ def list_datasets(settings: Settings, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_obj
 def show_dataset(settings: Settings, dataset: str, as_json: bool) -> None:
-    """Show one dataset with its fields."""
-    item = CATALOG.get(dataset).describe(settings.partitions)
+    """Show one dataset with its fields, and who receives which of them, and why."""
+    CATALOG.get(dataset)  # an unknown name fails before the grants are read
+    item = _described(settings, configured_grants(settings), dataset)
     if as_json:
         click.echo(orjson.dumps(item, option=orjson.OPT_INDENT_2).decode())
         return
@@ -75,3 +98,20 @@ def show_dataset(settings: Settings, dataset: str, as_json: bool) -> None:
             field["description"],
         )
     console.print(table)
+    if not item["shareable"]:
+        console.print("  never shared with other agencies")
+        return
+    if not item["shared_with"]:
+        console.print("  shared with nobody (request a grant: `databus grants request`)")
+        return
+    grants = Table("shared with", "fields", "purpose", "legal basis", "expires")
+    for grant in item["shared_with"]:
+        state = "" if grant["state"] == "active" else " (expired)"
+        grants.add_row(
+            grant["consumer"],
+            ", ".join(grant["fields"]),
+            grant["purpose"],
+            grant["legal_basis"] or "-",
+            grant["expires"] + state,
+        )
+    console.print(grants)
