@@ -15,8 +15,8 @@ Connection settings come from the ``DATABUS_*`` variables, as for ``databus work
   cProfile from its first batch until ``--profile-events`` events have been handled,
   writes the stats and stops.
 * ``agent``: the same engine on Faust's agent path (``batch_path=False``: a
-  ``take_events`` agent, table writes and sends through Faust), which is what
-  ``exactly_once`` runs.
+  ``take_events`` agent, table writes and sends through Faust), as the worker ran
+  before the batch path.
 * ``naive``: the straightforward Faust agent: ``async for event in stream.events()``,
   one event per iteration, ``wire.decode``, the same rules, a plain Faust ``Table``
   (``rocksdb://``) of ``PersonState`` bytes written per event, ``await topic.send`` per

@@ -3,8 +3,8 @@
 One run measures, against the same pre-loaded backlog and with one worker each:
 
 * ``ours``: the shipped ``DecisionEngine`` (batch path, RocksDB ``PersonStore``);
-* ``agent``: the same engine on Faust's agent path (``take_events``), as exactly_once
-  runs it;
+* ``agent``: the same engine on Faust's agent path (``take_events``, arrival order), as
+  it ran before the batch path;
 * ``naive``: a Faust agent that handles one event per iteration with the same rules;
 * ``raw``: aiokafka ``getmany(1000)`` → ``DecisionProcessor`` on a dict → producer, no
   Faust and no changelog: the ceiling.
@@ -85,7 +85,7 @@ DERIVED_TOPICS = [CATALOG.get(d.name).topic for d in CATALOG if d.name.startswit
 VARIANTS = ("ours", "agent", "naive", "raw")
 LABELS = {
     "ours": "(1) ours: `DecisionEngine` batch path, RocksDB `PersonStore`",
-    "agent": "(1b) ours on Faust's agent path (`take_events`; what exactly_once runs)",
+    "agent": "(1b) ours on Faust's agent path (`take_events`, arrival order)",
     "naive": "(2) naive Faust agent, one event per iteration",
     "raw": "(3) raw aiokafka `getmany(1000)` → `DecisionProcessor` on a dict",
 }

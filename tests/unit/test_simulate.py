@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import heapq
 import os
 import subprocess
 import sys
@@ -20,14 +19,10 @@ from databus.client.files import read_lines
 from databus.client.intake import Intake
 from databus.errors import ConfigurationError
 from databus.identity import ID_LIKE, Pseudonymizer, normalise_citizen_id
-from databus.records import BusRecord
-from databus.rules import engine
-from databus.rules.decision import Decision, Observation
-from databus.rules.policy import Policy
-from databus.rules.state import PersonState
 from databus.sim import Province, Rates, SimulationConfig, write_ndjson
 from databus.sim.geography import counties_and_weights
 from databus.wire import Message
+from tests.replay import replay
 
 SOURCES = [dataset.name for dataset in CATALOG.sources()]
 DEATH_DATASETS = {"health.death_certificate.v1", "civil.funeral.v1"}
@@ -292,57 +287,8 @@ def test_moves_leave_the_province_and_come_back(demo: Province) -> None:
 # --- what the decision rules make of it ------------------------------------------------
 
 
-def _decide(province: Province) -> tuple[Counter[tuple[str, str, str]], set[str], int]:
-    """Run the pure decision rules over the simulation, a tick after each day, as the
-    worker would; returns the decisions by (dataset, decision, reason), the persons
-    reminded, and the pensioners tracked."""
-    pseudonymizer = Pseudonymizer(b"test-only-pseudonym-key")
-    policy = Policy()
-    intakes = {name: Intake(CATALOG.get(name), pseudonymizer) for name in SOURCES}
-    states: dict[str, PersonState] = {}
-    due: list[tuple[dt.date, str]] = []
-    decided: Counter[tuple[str, str, str]] = Counter()
-    reminded: set[str] = set()
-
-    def settle(ref: str, state: PersonState, decisions: list[Decision]) -> None:
-        states[ref] = state
-        for decision in decisions:
-            record = decision.record.model_dump()
-            kind = record.get("decision") or record["kind"]
-            decided[decision.dataset, kind, record.get("reason", "")] += 1
-            if kind == "reminder":
-                reminded.add(ref)
-        when = engine.next_due(state, policy)
-        if when is not None:
-            heapq.heappush(due, (when, ref))
-
-    def observe(dataset: str, values: dict[str, object]) -> None:
-        message = intakes[dataset].from_mapping(values)
-        assert isinstance(message, Message)
-        model = CATALOG.get(dataset).bus_model
-        record = model.model_validate_json(message.value)
-        assert isinstance(record, BusRecord)
-        ref = record.person_ref
-        state = states.get(ref) or PersonState.empty(ref)
-        settle(ref, *engine.on_event(state, Observation(message.id, dataset, record), policy))
-
-    for dataset, values in province.roster():
-        observe(dataset, values)
-    for day in province.days():
-        for dataset, values in day.records:
-            observe(dataset, values)
-        ticked: set[str] = set()
-        while due and due[0][0] <= day.date:
-            _, ref = heapq.heappop(due)
-            if ref not in ticked:
-                ticked.add(ref)
-                settle(ref, *engine.on_tick(states[ref], day.date, policy))
-    tracked = sum(1 for state in states.values() if state.pension is not None)
-    return decided, reminded, tracked
-
-
 def test_the_rules_make_every_kind_of_decision_and_mostly_confirm(town: Province) -> None:
-    decided, reminded, tracked = _decide(town)
+    decided, reminded, tracked = replay(town)
     pension, alert, allowance = (
         "derived.pension_status.v1",
         "derived.fraud_alert.v1",

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from databus import metrics
 from databus.client.publisher import Publisher
 from databus.settings import Settings
 from databus.sim import (
@@ -131,6 +132,9 @@ async def _publish(
     "--ticks", is_flag=True, help="With --publish: a clock tick for each day after its records."
 )
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option(
+    "--metrics-port", type=int, help="Serve Prometheus metrics on this port while publishing."
+)
 @click.pass_obj
 def simulate(
     settings: Settings,
@@ -144,6 +148,7 @@ def simulate(
     to_bus: bool,
     ticks: bool,
     progress: bool,
+    metrics_port: int | None,
 ) -> None:
     """Simulate a province (residents, pensions, deaths, moves, visits, trips) and write
     its agency records to --out, publish them with --publish, or both. The same seed and
@@ -152,6 +157,8 @@ def simulate(
         raise click.UsageError("say where the records go: --out DIR and/or --publish")
     if ticks and not to_bus:
         raise click.UsageError("--ticks needs --publish")
+    if metrics_port is not None:
+        metrics.serve(metrics_port)
     config = SimulationConfig(
         seed=seed,
         residents=residents,

@@ -20,13 +20,6 @@ from databus.streams.clock import local_today, publish_ticks
     help="Where this worker keeps its RocksDB tables (default: under the state dir).",
 )
 @click.option("--web-port", type=int, help="Serve Faust's web endpoints and /metrics on this port.")
-@click.option(
-    "--guarantee",
-    type=click.Choice(["at_least_once", "exactly_once"]),
-    default="at_least_once",
-    show_default=True,
-    help="Faust processing guarantee (see docs/decisions.md).",
-)
 @click.option("--daily-ticks", is_flag=True, help="Leader publishes a clock tick each new day.")
 @click.option("--memory-store", is_flag=True, help="Keep tables in memory (tests, demos).")
 @click.option(
@@ -42,7 +35,6 @@ def worker(
     *,
     data_dir: Path | None,
     web_port: int | None,
-    guarantee: str,
     daily_ticks: bool,
     memory_store: bool,
     session_timeout: float,
@@ -57,7 +49,6 @@ def worker(
     datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
     options = EngineOptions(
         store="memory://" if memory_store else f"{STORE_SCHEME}://",
-        processing_guarantee="exactly_once" if guarantee == "exactly_once" else "at_least_once",
         datadir=datadir,
         web_port=web_port,
         session_timeout_s=session_timeout,

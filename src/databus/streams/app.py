@@ -10,9 +10,12 @@ state in one table. Batches of input go to the Faust-free
   written to the local store and its changelog in per-partition batches, derived events
   go out on the engine's own producer, and the input offsets are acknowledged only
   when Kafka has acknowledged all of that output (:mod:`databus.streams.output`);
-* **agent path** (``exactly_once``, or ``batch_path=False``): a Faust agent takes events
-  in batches (``take_events``), table writes and sends go through Faust, so that they
-  join Faust's transactions.
+* **agent path** (``exactly_once``, or ``batch_path=False``; not offered by the CLI): a
+  Faust agent takes events in batches (``take_events``), table writes and sends go
+  through Faust. It handles records in arrival order, without the batch path's time
+  order across topics (:mod:`databus.streams.ordering`), so a lagging worker can decide
+  a tick before that day's evidence; docs/decisions.md says why it is kept only for the
+  benchmark and tests.
 
 The table uses ``use_partitioner=True`` so that on the agent path writes made while
 handling a batch land in the changelog partition of the person's key, not in that of
@@ -128,6 +131,7 @@ class DecisionEngine:
         self.app = BatchApp(self.options.app_id, **app_settings)
         inputs = [d.topic for d in catalog.sources()] + [CLOCK.topic]
         self.topics = frozenset(inputs)
+        self.barriers = frozenset({CLOCK.topic})
         self.inputs = self.app.topic(*inputs, key_serializer="raw", value_serializer="raw")
         self.state = PersonTable(
             self.app,

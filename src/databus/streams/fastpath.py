@@ -4,7 +4,8 @@ Faust hands every message through its conductor, a channel and a stream to an ag
 one at a time, even when the agent takes them in batches; that plumbing was 76 % of a
 worker's time (docs/benchmarks.md). :class:`BatchConsumer` replaces the one loop that
 does it — the consumer's drain loop — for the topics a :class:`BatchHandler` claims:
-each batch fetched from Kafka goes to the handler as aiokafka records, and the offsets
+each batch fetched from Kafka goes, in time order per partition
+(:mod:`databus.streams.ordering`), to the handler as aiokafka records, and the offsets
 are acknowledged in bulk when the handler reports that its output is safely written.
 Everything else (table changelogs during recovery, other topics) takes Faust's path,
 and group membership, rebalancing, recovery and commits stay Faust's.
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
 import faust
@@ -26,6 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from databus import metrics
+from databus.streams.ordering import PartitionOrder
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +45,14 @@ class BatchHandler(Protocol):
     """What takes over the records of some topics."""
 
     topics: frozenset[str]
+    barriers: frozenset[str]
+    """Topics whose records wait until the other topics of their partition are read up to
+    them (:mod:`databus.streams.ordering`): the clock."""
 
     async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
-        """Process ``records`` (in fetch order) and queue their output on the producer,
-        in order; the returned awaitable completes once Kafka has acknowledged all of
-        that output, and raises if it could not."""
+        """Process ``records`` (in time order per partition) and queue their output on
+        the producer, in order; the returned awaitable completes once Kafka has
+        acknowledged all of that output, and raises if it could not."""
         ...
 
 
@@ -63,36 +68,55 @@ class _BatchingThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
-    """Faust's aiokafka consumer, delivering the handler's topics a fetch at a time."""
+    """Faust's aiokafka consumer, delivering the handler's topics in time-ordered batches."""
+
+    _order: PartitionOrder | None = None
+    _fetched_to: dict[TP, int]
+    """Per topic-partition: the offset after the last record fetched (the position)."""
+    _released_to: dict[TP, int]
+    """Per topic-partition: the last offset handed to the handler."""
 
     def _new_consumer_thread(self) -> Any:
         return _BatchingThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        await super().on_partitions_revoked(revoked)
+        self._forget(revoked)
+
+    def _forget(self, tps: set[TP] | None = None) -> None:
+        """Buffered records of ``tps`` (all when ``None``) will be fetched again."""
+        if self._order is not None:
+            self._order.forget(tps)
+        for positions in (self._fetched_to, self._released_to):
+            if tps is None:
+                positions.clear()
+            for tp in tps or ():
+                positions.pop(tp, None)
 
     async def _drain_messages(self, fetcher: Any) -> None:
         handler: BatchHandler | None = getattr(self.app, "batch_handler", None)
         if handler is None:
             await super()._drain_messages(fetcher)
             return
+        self._order = order = PartitionOrder(sorted(handler.topics), handler.barriers)
+        self._fetched_to, self._released_to = {}, {}
         fetcher_stopped = fetcher._stopped.is_set
         pending: set[asyncio.Task[None]] = set()
         try:
             while not (self._stopped.is_set() or fetcher_stopped()):
                 records, active = await self._wait_next_records(1.0)
                 await asyncio.sleep(0)
-                if not records or self.should_stop:
+                if self.should_stop:
                     continue
-                if not self.flow_active:
-                    await self.perform_seek()
+                delivered = await self._step(handler, order, records or {}, active)
+                if delivered is None:
                     continue
-                claimed = await self._claim(handler, records, active)
-                if claimed:
-                    delivered = await self._handle(handler, claimed)
-                    task = asyncio.ensure_future(delivered)
-                    pending.add(task)
-                    task.add_done_callback(pending.discard)
-                    if len(pending) >= MAX_BATCHES_IN_FLIGHT:
-                        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                    await self._maybe_commit()
+                task = asyncio.ensure_future(delivered)
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+                if len(pending) >= MAX_BATCHES_IN_FLIGHT:
+                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                await self._maybe_commit()
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise
@@ -102,6 +126,25 @@ class BatchConsumer(faust_aiokafka.Consumer):
         finally:
             if pending:
                 await asyncio.wait(pending)
+
+    async def _step(
+        self,
+        handler: BatchHandler,
+        order: PartitionOrder,
+        records: Mapping[TP, list[Any]],
+        active: set[TP] | None,
+    ) -> Awaitable[None] | None:
+        """Buffer one fetch and release what may go (see :meth:`_release`)."""
+        if not self.flow_active:
+            self._forget()
+            await self.perform_seek()
+            return None
+        for tp, batch in (await self._claim(handler, records, active)).items():
+            self._fetched(tp, batch)
+            order.add(tp, batch)
+        if not order.buffered():
+            return None
+        return await self._release(handler, order)
 
     async def _claim(
         self, handler: BatchHandler, records: Mapping[TP, list[Any]], active: set[TP] | None
@@ -117,20 +160,35 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 await self._deliver_one_by_one(tp, batch)
         return claimed
 
-    async def _handle(self, handler: BatchHandler, claimed: dict[TP, list[Any]]) -> Awaitable[None]:
-        """Process a fetch now; what is returned acknowledges its offsets once its
-        output is delivered."""
+    def _fetched(self, tp: TP, batch: list[Any]) -> None:
+        self._read_offset[tp] = batch[-1].offset
+        self._fetched_to[tp] = batch[-1].offset + 1
+        highwater = self.highwater(tp)
+        self.app.monitor.track_tp_end_offset(tp, highwater)
+        lag = max(0, highwater - batch[-1].offset - 1) if highwater is not None else 0
+        metrics.WORKER_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+
+    async def _release(
+        self, handler: BatchHandler, order: PartitionOrder
+    ) -> Awaitable[None] | None:
+        """Hand what the time order releases to the handler; what is returned
+        acknowledges its offsets once its output is delivered."""
         generation = self.app.consumer_generation_id
+        assigned = self.assignment()
+        sources = [t for t in handler.topics if t not in handler.barriers]
+
+        def sources_of(partition: int) -> list[TP]:
+            return [tp for t in sources if (tp := TP(t, partition)) in assigned]
+
+        caught_up = await self._caught_up(order, sources_of)
+        records, spans = order.take(sources_of, caught_up.__contains__)
+        if not records:
+            return None
         first = {}
-        for tp, batch in claimed.items():
-            previous = self._read_offset[tp]
-            first[tp] = batch[0].offset if previous is None else previous + 1
-            self._read_offset[tp] = batch[-1].offset
-            highwater = self.highwater(tp)
-            self.app.monitor.track_tp_end_offset(tp, highwater)
-            lag = max(0, highwater - batch[-1].offset - 1) if highwater is not None else 0
-            metrics.WORKER_CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
-        records = [record for batch in claimed.values() for record in batch]
+        for tp, (start, last) in spans.items():
+            released = self._released_to.get(tp)
+            first[tp] = start if released is None else released + 1
+            self._released_to[tp] = last
         delivery = await handler.handle(records)
 
         async def acknowledge() -> None:
@@ -142,10 +200,30 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 return
             if self.app.consumer_generation_id != generation:
                 return  # the partitions moved meanwhile; the new owner starts at the commit
-            for tp, batch in claimed.items():
-                self._ack_range(tp, first[tp], batch[-1].offset)
+            for tp, (_, last) in spans.items():
+                self._ack_range(tp, first[tp], last)
 
         return acknowledge()
+
+    async def _caught_up(
+        self, order: PartitionOrder, sources_of: Callable[[int], list[TP]]
+    ) -> set[TP]:
+        """The sources of partitions with a barrier waiting that the consumer has fetched
+        up to the end offset the broker reports now."""
+        candidates = [tp for p in order.waiting_barriers() for tp in sources_of(p)]
+        if not candidates:
+            return set()
+        ends = await self.highwaters(*candidates)
+        caught_up = set()
+        for tp in candidates:
+            position = self._fetched_to.get(tp)
+            if position is None:  # nothing fetched since the assignment: where it starts
+                position = await self.position(tp)
+                if position is not None:
+                    self._fetched_to[tp] = position
+            if position is not None and position >= ends.get(tp, 0):
+                caught_up.add(tp)
+        return caught_up
 
     def _ack_range(self, tp: TP, first: int, last: int) -> None:
         """Acknowledge every offset from ``first`` to the batch's last record: offsets

@@ -1,0 +1,71 @@
+"""Time order across co-partitioned topics, and ticks that wait for the other topics."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from faust.types import TP
+
+from databus.streams.ordering import PartitionOrder
+
+CLOCK, VISITS, TAPS = "system.clock.v1", "health.hospital_visit.v1", "transport.transit_tap.v1"
+
+
+def _records(topic: str, *stamps: int, first_offset: int = 0) -> list[Any]:
+    return [
+        SimpleNamespace(topic=topic, offset=first_offset + i, timestamp=ts, partition=0)
+        for i, ts in enumerate(stamps)
+    ]
+
+
+def _order() -> PartitionOrder:
+    return PartitionOrder([VISITS, TAPS, CLOCK], barriers=[CLOCK])
+
+
+def _sources(partition: int) -> list[TP]:
+    return [TP(VISITS, partition), TP(TAPS, partition)]
+
+
+def _seen(records: list[Any]) -> list[tuple[str, int]]:
+    return [(r.topic, r.timestamp) for r in records]
+
+
+def test_records_leave_in_time_order_and_a_tick_waits_for_a_topic_not_read_to_its_end() -> None:
+    order = _order()
+    order.add(TP(CLOCK, 0), _records(CLOCK, 100, 200))
+    order.add(TP(VISITS, 0), _records(VISITS, 50, 150, 250))
+    # The taps of partition 0 have not been fetched to their end: the tick at 100 waits,
+    # and so does everything later than it.
+    released, spans = order.take(_sources, caught_up=lambda tp: tp != TP(TAPS, 0))
+    assert _seen(released) == [(VISITS, 50)]
+    assert spans == {TP(VISITS, 0): (0, 0)}
+    # The taps arrive, older than the tick: they go first, then the tick.
+    order.add(TP(TAPS, 0), _records(TAPS, 90, 120))
+    released, spans = order.take(_sources, caught_up=lambda tp: True)
+    assert _seen(released) == [
+        (TAPS, 90), (CLOCK, 100), (TAPS, 120), (VISITS, 150), (CLOCK, 200), (VISITS, 250),
+    ]  # fmt: skip
+    assert spans == {TP(TAPS, 0): (0, 1), TP(CLOCK, 0): (0, 1), TP(VISITS, 0): (1, 2)}
+    assert order.buffered() == 0
+
+
+def test_a_buffered_later_record_lets_a_tick_pass_without_asking_the_broker() -> None:
+    order = _order()
+    order.add(TP(CLOCK, 0), _records(CLOCK, 100))
+    order.add(TP(VISITS, 0), _records(VISITS, 300))
+    order.add(TP(TAPS, 0), _records(TAPS, 400))
+    released, _ = order.take(_sources, caught_up=lambda tp: False)
+    assert _seen(released) == [(CLOCK, 100), (VISITS, 300), (TAPS, 400)]
+
+
+def test_on_equal_times_sources_go_before_the_tick_and_partitions_are_independent() -> None:
+    order = _order()
+    order.add(TP(CLOCK, 0), _records(CLOCK, 100))
+    order.add(TP(VISITS, 0), _records(VISITS, 100))
+    order.add(TP(CLOCK, 1), _records(CLOCK, 100))  # partition 1's taps are behind
+    released, _ = order.take(_sources, caught_up=lambda tp: tp.partition == 0)
+    assert _seen(released) == [(VISITS, 100), (CLOCK, 100)]
+    assert order.waiting_barriers() == {1}
+    order.forget([TP(CLOCK, 1)])
+    assert order.buffered() == 0
