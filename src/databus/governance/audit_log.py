@@ -31,6 +31,8 @@ async def read_partitions(
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",
+        # Not "latest": a reset racing with our seek to the beginning must not skip records.
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:

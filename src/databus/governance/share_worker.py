@@ -165,6 +165,8 @@ class ShareWorker:
             group_id=None,
             enable_auto_commit=False,
             isolation_level="read_committed",
+            # Not "latest": a reset racing with our seek must not skip the chain's tail.
+            auto_offset_reset="earliest",
         )
         self._writers: dict[int, PartitionWriter] = {}
         self.failure: BaseException | None = None
