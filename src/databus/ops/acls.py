@@ -159,7 +159,16 @@ class SecurityAdmin:
                 _raise(result["error_code"], result["error_message"], "delete an ACL")
 
 
+#: ClusterAuthorizationFailed: the user may not manage users and ACLs.
+_CLUSTER_AUTHORIZATION_FAILED = 31
+
+
 def _raise(code: int, message: str | None, what: str) -> None:
+    if code == _CLUSTER_AUTHORIZATION_FAILED:
+        raise AccessError(
+            f"the broker refused to {what} (CLUSTER_AUTHORIZATION_FAILED): manage users and "
+            "ACLs as the super user (the local secure broker's admin.env)"
+        )
     if code:
         raise AccessError(f"the broker refused to {what}: {message or for_code(code).__name__}")
 
@@ -201,6 +210,10 @@ async def apply_access(
     topics = set(managed_topics)
     changes = AccessChanges()
     async with SecurityAdmin(settings) as admin:
+        # ACLs first: a user without DESCRIBE on the cluster gets a clean refusal there,
+        # while Kafka 4.3.1 answers its DescribeUserScramCredentials(all users) with no
+        # response at all (a NullPointerException in the broker, seen here).
+        present = await admin.acls()
         existing_users = await admin.scram_users()
         changes.other_users = sorted(existing_users - names - {settings.principal()})
         for name in sorted(names):
@@ -217,7 +230,6 @@ async def apply_access(
             write_private(path, credentials_text(settings, name, password))
             changes.credential_files.append(path)
         wanted = all_acls(principals)
-        present = await admin.acls()
         ours = {acl for acl in present if acl.principal in names or _on_our_topic(acl, topics)}
         changes.added = sorted(wanted - present)
         changes.removed = sorted(ours - wanted)
