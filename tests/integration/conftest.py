@@ -16,6 +16,7 @@ import pytest
 
 from databus.ops.broker import LocalBroker, free_ports
 from databus.settings import Settings
+from tests.integration.secure import SecureBus, secure_bus
 
 BOOTSTRAP_ENV_VAR = "DATABUS_TEST_BOOTSTRAP"
 
@@ -62,3 +63,13 @@ def bus_settings(kafka_bootstrap: str) -> Settings:
     )
     asyncio.run(apply_topics(settings))
     return settings
+
+
+@pytest.fixture(scope="session")
+def secure(
+    tmp_path_factory: pytest.TempPathFactory, broker_settings: Settings
+) -> Iterator[SecureBus]:
+    """A second broker for the session, in secure mode (SASL/SCRAM, ACLs enforced), with
+    the governance tests' grants, every topic, and every derived user and ACL applied."""
+    with secure_bus(tmp_path_factory.mktemp("secure-kafka"), broker_settings.cache_dir) as bus:
+        yield bus
