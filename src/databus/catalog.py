@@ -50,7 +50,8 @@ class Dataset:
     config: Mapping[str, str] = field(default_factory=dict)
     shareable: bool = True
     """Whether grants may share it with other agencies (never the dead letters' raw
-    lines, the clock or the audit trail itself)."""
+    lines, the clock or the audit trail itself); only person-keyed datasets can be,
+    see :attr:`can_be_shared`."""
     schema_of: str | None = None
     """The dataset whose exported bus schema describes these records, when it is not
     this one: a share view carries a subset of its source's fields."""
@@ -69,6 +70,11 @@ class Dataset:
     def is_source(self) -> bool:
         """Whether agencies publish it (it has an input form with ``citizen_id``)."""
         return self.input_model is not None
+
+    @property
+    def can_be_shared(self) -> bool:
+        """Shareable and keyed by ``person_ref`` (as every share topic is)."""
+        return self.shareable and self.person_keyed
 
     @property
     def dataschema(self) -> str:
@@ -104,7 +110,7 @@ class Dataset:
             "owner": self.owner,
             "description": self.description,
             "level": self.level,
-            "shareable": self.shareable,
+            "shareable": self.can_be_shared,
             "key": "person_ref" if self.person_keyed else None,
             "partitions": self.partitions(shared_partitions),
             "retention_ms": self.retention_ms,
@@ -137,12 +143,6 @@ class Catalog:
                 raise CatalogError(
                     f"classification names unknown fields {sorted(unknown)}", dataset=dataset.name
                 )
-            if dataset.shareable and not dataset.person_keyed:
-                raise CatalogError(
-                    "only person-keyed datasets can be shared (share topics are keyed by "
-                    "person_ref)",
-                    dataset=dataset.name,
-                )
 
     def __iter__(self) -> Iterator[Dataset]:
         return iter(self._by_name.values())
@@ -170,7 +170,7 @@ class Catalog:
 
     def shareable(self) -> list[Dataset]:
         """Datasets that grants may share with other agencies."""
-        return [d for d in self if d.shareable]
+        return [d for d in self if d.can_be_shared]
 
     def copartitioned(self) -> list[Dataset]:
         """Topics that must share one partition count so that agents can join them."""

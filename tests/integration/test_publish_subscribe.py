@@ -15,6 +15,7 @@ from databus import records as r
 from databus.catalog import CATALOG
 from databus.client.publisher import Publisher
 from databus.identity import Pseudonymizer
+from databus.records.audit import SharingAudit
 from databus.settings import Settings
 from databus.wire import Message, encode_record
 from tests.factories import make_citizen_id, sample_input
@@ -67,6 +68,21 @@ def _bus_samples(ref: str) -> dict[str, r.BaseModel]:
             raw=uuid.uuid4().hex,
             reasons=[r.Reason(field="$", message="test")],
             rejected_at=dt.datetime.now(dt.UTC),
+        ),
+        "audit.sharing.v1": SharingAudit(
+            seq=0,
+            consumer="civil",
+            dataset="health.death_certificate.v1",
+            share_topic="share.civil.health.death_certificate.v1",
+            person_ref=ref,
+            source_event_id=uuid.uuid4().hex,
+            source_offset=0,
+            fields=["person_ref", "date_of_death"],
+            purpose="test",
+            legal_basis=None,
+            shared_at=dt.datetime.now(dt.UTC),
+            prev_hash="0" * 64,
+            hash="1" * 64,
         ),
     }
 

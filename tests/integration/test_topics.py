@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from databus import records as r
 from databus.catalog import CATALOG, Catalog, Dataset
 from databus.errors import TopicLayoutError
+from databus.governance.views import configured_catalog, default_grants_path
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from tests.integration.bus import run_cli
@@ -105,6 +106,9 @@ def test_cli_apply_is_idempotent(bus_settings: Settings) -> None:
     second = run_cli(bus_settings, "topics", "apply")
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
-    assert f"{len(CATALOG)} topics" in second.stdout
+    # The catalog's topics and a share topic per grant of the checkout (deploy/grants).
+    wanted = configured_catalog(Settings(grants=default_grants_path()))
+    assert len(wanted) > len(CATALOG)
+    assert f"{len(wanted)} topics" in second.stdout
     assert ", 0 created" in second.stdout
-    assert second.stdout.count("unchanged") == len(CATALOG)
+    assert second.stdout.count("unchanged") == len(wanted)

@@ -225,7 +225,7 @@ def _dataset(
         hint = _did_you_mean(str(name), [d.name for d in catalog])
         return None, [f"dataset: unknown dataset {name!r}{hint}"]
     dataset = catalog.get(name)
-    if not dataset.shareable:
+    if not dataset.can_be_shared:
         return None, [f"dataset: {name} is never shared (see `databus catalog show`)"]
     if owner is not None and dataset.owner != owner:
         return dataset, [
