@@ -6,9 +6,10 @@ import asyncio
 import signal
 
 import click
+from aiokafka.errors import KafkaError
 
 from databus import metrics
-from databus.errors import ConfigurationError
+from databus.errors import ConfigurationError, DatabusError
 from databus.governance.grant_files import display
 from databus.governance.share_worker import run_share_worker
 from databus.governance.views import grants_path
@@ -49,7 +50,10 @@ def worker(settings: Settings, *, metrics_port: int | None, session_timeout: flo
         f"Kafka {settings.bootstrap_servers} as {settings.principal()}",
         err=True,
     )
-    asyncio.run(_run(settings, watcher, time_zone, session_timeout))
+    try:
+        asyncio.run(_run(settings, watcher, time_zone, session_timeout))
+    except KafkaError as failed:  # e.g. a missing ACL while taking over partitions
+        raise DatabusError(f"the share worker stopped: {failed!r}") from failed
 
 
 async def _run(
