@@ -14,21 +14,16 @@ super user, not even on loopback.
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import logging
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from databus.errors import BrokerError
+from databus.ops.broker_config import LOG4J2_XML, new_cluster_id, render_server_properties
 from databus.ops.broker_security import (
     PLAINTEXT_MODE,
     SECURE_MODE,
@@ -43,12 +38,30 @@ from databus.ops.kafka_dist import (
     require_tool,
     tail,
 )
+from databus.ops.processes import (
+    LAUNCHED,
+    LOOPBACK,
+    command_line,
+    free_ports,
+    is_alive,
+    port_accepts,
+    port_is_free,
+    terminate,
+)
 from databus.settings import Settings
+
+__all__ = [
+    "BrokerStatus",
+    "LocalBroker",
+    "free_ports",
+    "new_cluster_id",
+    "render_server_properties",
+]
 
 logger = logging.getLogger(__name__)
 
-#: The broker listens on loopback only: it is a development broker without security.
-BROKER_HOST = "127.0.0.1"
+#: The broker listens on loopback only: it is a development broker.
+BROKER_HOST = LOOPBACK
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 MAIN_CLASS = "kafka.Kafka"
@@ -65,85 +78,6 @@ JVM_OPTIONS = (
 _FORMAT_TIMEOUT_S = 120.0
 _KILL_TIMEOUT_S = 10.0
 _LOG_TAIL_LINES = 40
-_PROC = Path("/proc")
-
-#: Console logging only: the broker's stdout is redirected to ``broker.log``.
-_LOG4J2_XML = """\
-<?xml version="1.0" encoding="UTF-8"?>
-<!-- Written by databus on every start of the local broker. -->
-<Configuration status="WARN">
-  <Appenders>
-    <Console name="stdout" target="SYSTEM_OUT">
-      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
-    </Console>
-  </Appenders>
-  <Loggers>
-    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
-    <Logger name="kafka.request.logger" level="WARN"/>
-    <Logger name="kafka.network.RequestChannel$" level="WARN"/>
-    <Logger name="state.change.logger" level="WARN"/>
-    <Logger name="kafka.authorizer.logger" level="WARN"/>
-  </Loggers>
-</Configuration>
-"""
-
-#: Brokers launched by this Python process, kept so they are reaped (no zombies).
-_LAUNCHED: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def render_server_properties(
-    *,
-    data_dir: Path,
-    port: int,
-    controller_port: int,
-    host: str = BROKER_HOST,
-    node_id: int = 1,
-    security: BrokerSecurity | None = None,
-) -> str:
-    """The ``server.properties`` of a single-node KRaft broker and controller.
-
-    Plaintext, or with ``security`` SASL/SCRAM for clients, SASL/PLAIN between broker
-    and controller, and ACLs enforced by the StandardAuthorizer. Pure so it can be
-    tested without Java.
-    """
-    client = "SASL_PLAINTEXT" if security else "PLAINTEXT"
-    controller = "SASL_PLAINTEXT" if security else "PLAINTEXT"
-    properties = {
-        "process.roles": "broker,controller",
-        "node.id": str(node_id),
-        "controller.quorum.voters": f"{node_id}@{host}:{controller_port}",
-        "controller.listener.names": "CONTROLLER",
-        "listeners": f"{client}://{host}:{port},CONTROLLER://{host}:{controller_port}",
-        "advertised.listeners": f"{client}://{host}:{port}",
-        "inter.broker.listener.name": client,
-        "listener.security.protocol.map": f"CONTROLLER:{controller},{client}:{client}",
-        **(security.server_properties() if security else {}),
-        "log.dirs": str(data_dir),
-        "num.partitions": "1",
-        "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        "group.initial.rebalance.delay.ms": "0",
-    }
-    lines = ["# Written by databus on every start of the local broker; edits are lost."]
-    lines += [f"{key}={_escape_property(value)}" for key, value in properties.items()]
-    return "\n".join(lines) + "\n"
-
-
-def _escape_property(value: str) -> str:
-    """Backslashes are escapes in Java properties files (think Windows paths)."""
-    return value.replace("\\", "\\\\")
-
-
-def new_cluster_id() -> str:
-    """A KRaft cluster id as Kafka makes it: 16 random bytes, URL-safe base64."""
-    while True:
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
-        if not cluster_id.startswith("-"):  # Kafka avoids ids that look like options
-            return cluster_id
 
 
 @dataclass(frozen=True)
@@ -232,7 +166,7 @@ class LocalBroker:
         port = self._configured_port() or self.port
         return BrokerStatus(
             True,
-            _port_accepts(port),
+            port_accepts(port),
             pid,
             f"{BROKER_HOST}:{port}",
             None,
@@ -283,7 +217,7 @@ class LocalBroker:
             try:
                 self._wait_until_ready(pid, timeout)
             except BrokerError:
-                self._terminate(pid)
+                terminate(pid, STOP_TIMEOUT_S, kill_timeout=_KILL_TIMEOUT_S, what="the broker")
                 self.pid_path.unlink(missing_ok=True)
                 raise
         logger.info("broker running (pid %d) on %s", pid, self.bootstrap)
@@ -303,7 +237,7 @@ class LocalBroker:
             )
             self.pid_path.unlink(missing_ok=True)
             return False
-        self._terminate(pid, timeout)
+        terminate(pid, timeout, kill_timeout=_KILL_TIMEOUT_S, what="the broker")
         self.pid_path.unlink(missing_ok=True)
         logger.info("broker stopped (pid %d)", pid)
         return True
@@ -323,7 +257,7 @@ class LocalBroker:
             return None
 
     def _is_our_broker(self, pid: int) -> bool:
-        command = _command_line(pid)
+        command = command_line(pid)
         return command is not None and f"{MAIN_CLASS} {self.config_path}" in command
 
     def _configured_port(self) -> int | None:
@@ -368,7 +302,7 @@ class LocalBroker:
 
     def _refuse_busy_ports(self) -> None:
         for port in (self.port, self.controller_port):
-            if not _port_is_free(port):
+            if not port_is_free(port):
                 raise BrokerError(
                     f"port {port} on {BROKER_HOST} is used by another process (another "
                     "Kafka, perhaps `docker compose up kafka`?); pick free ports with "
@@ -398,7 +332,7 @@ class LocalBroker:
                     comment="The local broker's super user; `. admin.env` before databus commands.",
                 ),
             )
-        self.log4j_path.write_text(_LOG4J2_XML)
+        self.log4j_path.write_text(LOG4J2_XML)
         if not self.cluster_id_path.is_file():
             self.cluster_id_path.write_text(new_cluster_id() + "\n")
 
@@ -464,7 +398,7 @@ class LocalBroker:
                 cwd=self.broker_dir,
                 start_new_session=True,
             )
-        _LAUNCHED[process.pid] = process
+        LAUNCHED[process.pid] = process
         self.pid_path.write_text(f"{process.pid}\n")
         logger.info("launched broker pid %d, log %s", process.pid, self.log_path)
         return process.pid
@@ -472,8 +406,8 @@ class LocalBroker:
     def _wait_until_ready(self, pid: int, timeout: float) -> None:
         """Ready = the client port accepts TCP; it opens once the broker is unfenced."""
         deadline = time.monotonic() + timeout
-        while not _port_accepts(self.port):
-            if not _is_alive(pid):
+        while not port_accepts(self.port):
+            if not is_alive(pid):
                 raise BrokerError(
                     f"the broker (pid {pid}) exited during start-up; end of "
                     f"{self.log_path}:\n{self.logtail()}"
@@ -485,95 +419,6 @@ class LocalBroker:
                 )
             time.sleep(0.25)
 
-    @staticmethod
-    def _terminate(pid: int, timeout: float = STOP_TIMEOUT_S) -> None:
-        """SIGTERM for a clean shutdown, SIGKILL if it does not come in time."""
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, _KILL_TIMEOUT_S)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            deadline = time.monotonic() + wait
-            while _is_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            if not _is_alive(pid):
-                _LAUNCHED.pop(pid, None)
-                return
-            logger.warning("broker pid %d ignored %s", pid, sig.name)
-        raise BrokerError(f"the broker (pid {pid}) survived SIGKILL")
-
 
 def _mode(secure: bool) -> str:
     return "secure (SASL/SCRAM)" if secure else "plaintext"
-
-
-def _command_line(pid: int) -> str | None:
-    """The process's arguments joined by spaces; ``None`` if gone or a zombie."""
-    if not _is_alive(pid):
-        return None
-    if not _PROC.is_dir():
-        return _ps_command_line(pid)
-    try:
-        raw = (_PROC / str(pid) / "cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return raw.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
-
-
-def _ps_command_line(pid: int) -> str | None:
-    """Fallback for systems without ``/proc`` (macOS)."""
-    ps = shutil.which("ps")
-    if ps is None:
-        return None
-    argv = [ps, "-ww", "-o", "command=", "-p", str(pid)]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)  # noqa: S603
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _is_alive(pid: int) -> bool:
-    """Alive and not a zombie; reaps brokers this process launched."""
-    launched = _LAUNCHED.get(pid)
-    if launched is not None:
-        return launched.poll() is None
-    if not _PROC.is_dir():
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    try:
-        stat = (_PROC / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct ports the OS reports free on loopback (for a second broker)."""
-    with contextlib.ExitStack() as stack:
-        ports = []
-        for _ in range(count):
-            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            probe.bind((BROKER_HOST, 0))
-            ports.append(int(probe.getsockname()[1]))
-        return ports
-
-
-def _port_accepts(port: int) -> bool:
-    with (
-        contextlib.suppress(OSError),
-        socket.create_connection((BROKER_HOST, port), 1.0),
-    ):
-        return True
-    return False
-
-
-def _port_is_free(port: int) -> bool:
-    """Whether the broker could bind ``port`` (Java sets SO_REUSEADDR too)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((BROKER_HOST, port))
-        except OSError:
-            return False
-    return True

@@ -1,0 +1,88 @@
+"""The local broker's configuration files: ``server.properties`` and its logging.
+
+Pure, so they can be tested without Java.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+from databus.ops.broker_security import BrokerSecurity
+from databus.ops.processes import LOOPBACK
+
+#: Console logging only: the broker's stdout is redirected to ``broker.log``.
+LOG4J2_XML = """\
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by databus on every start of the local broker. -->
+<Configuration status="WARN">
+  <Appenders>
+    <Console name="stdout" target="SYSTEM_OUT">
+      <PatternLayout pattern="[%d] %p %m (%c)%n"/>
+    </Console>
+  </Appenders>
+  <Loggers>
+    <Root level="INFO"><AppenderRef ref="stdout"/></Root>
+    <Logger name="kafka.request.logger" level="WARN"/>
+    <Logger name="kafka.network.RequestChannel$" level="WARN"/>
+    <Logger name="state.change.logger" level="WARN"/>
+    <Logger name="kafka.authorizer.logger" level="WARN"/>
+  </Loggers>
+</Configuration>
+"""
+
+
+def render_server_properties(
+    *,
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    host: str = LOOPBACK,
+    node_id: int = 1,
+    security: BrokerSecurity | None = None,
+) -> str:
+    """The ``server.properties`` of a single-node KRaft broker and controller.
+
+    Plaintext, or with ``security`` SASL/SCRAM for clients, SASL/PLAIN between broker
+    and controller, and ACLs enforced by the StandardAuthorizer. Pure so it can be
+    tested without Java.
+    """
+    client = "SASL_PLAINTEXT" if security else "PLAINTEXT"
+    controller = "SASL_PLAINTEXT" if security else "PLAINTEXT"
+    properties = {
+        "process.roles": "broker,controller",
+        "node.id": str(node_id),
+        "controller.quorum.voters": f"{node_id}@{host}:{controller_port}",
+        "controller.listener.names": "CONTROLLER",
+        "listeners": f"{client}://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        "advertised.listeners": f"{client}://{host}:{port}",
+        "inter.broker.listener.name": client,
+        "listener.security.protocol.map": f"CONTROLLER:{controller},{client}:{client}",
+        **(security.server_properties() if security else {}),
+        "log.dirs": str(data_dir),
+        "num.partitions": "1",
+        "auto.create.topics.enable": "false",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "group.initial.rebalance.delay.ms": "0",
+    }
+    lines = ["# Written by databus on every start of the local broker; edits are lost."]
+    lines += [f"{key}={_escape_property(value)}" for key, value in properties.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _escape_property(value: str) -> str:
+    """Backslashes are escapes in Java properties files (think Windows paths)."""
+    return value.replace("\\", "\\\\")
+
+
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes it: 16 random bytes, URL-safe base64."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):  # Kafka avoids ids that look like options
+            return cluster_id
