@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from aiokafka.errors import (
+    GroupAuthorizationFailedError,
+    KafkaConnectionError,
+    TopicAuthorizationFailedError,
+)
 
 from databus.client.publisher import Publisher
 from databus.client.subscriber import Subscriber
@@ -155,3 +159,15 @@ def test_a_decision_worker_still_runs(secure: SecureBus, tmp_path: Path) -> None
         assert changelogs, "the worker wrote its changelog (a topic it created itself)"
     finally:
         stop(worker)
+
+
+async def test_no_client_gets_in_without_a_valid_scram_login(
+    secure: SecureBus, caplog: pytest.LogCaptureFixture
+) -> None:
+    plaintext = Settings(bootstrap_servers=secure.admin.bootstrap_servers)
+    with pytest.raises(KafkaConnectionError):
+        await _consume(plaintext.kafka_client_options(), DEATHS, "civil.anonymous")
+    wrong = secure.settings("civil", sasl_password="not-the-password")
+    with pytest.raises(KafkaConnectionError):
+        await _consume(wrong.kafka_client_options(), DEATHS, "civil.guess")
+    assert "SaslAuthenticationFailed" in caplog.text
