@@ -25,7 +25,9 @@ async def read_events(
 
 async def read_raw(settings: Settings, topics: Sequence[str]) -> list[bytes]:
     """Every byte of every message (key, value, header names and values) in ``topics``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         cluster = await consumer._client.fetch_all_metadata()

@@ -68,7 +68,9 @@ async def explain(
     key = person_ref.encode()
     partition = default_partition(key, settings.partitions)
     result = Explanation(person_ref, partition)
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_client_options(), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         sources = [d.topic for d in catalog.sources()]

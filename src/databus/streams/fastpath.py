@@ -76,6 +76,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
     _released_to: dict[TP, int]
     """Per topic-partition: the last offset handed to the handler."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Set before any rebalance callback can run (they may come before the drain loop).
+        self._fetched_to = {}
+        self._released_to = {}
+
     def _new_consumer_thread(self) -> Any:
         return _BatchingThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -99,7 +105,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             await super()._drain_messages(fetcher)
             return
         self._order = order = PartitionOrder(sorted(handler.topics), handler.barriers)
-        self._fetched_to, self._released_to = {}, {}
+        self._forget()
         fetcher_stopped = fetcher._stopped.is_set
         pending: set[asyncio.Task[None]] = set()
         try:
