@@ -64,11 +64,13 @@ def _line_problem(raw: bytes) -> str | None:
 
 def _read_csv(path: Path) -> Iterator[Line]:
     header: list[str] | None = None
+    header_problem: str | None = None
     for number, raw in _split(path):
         if header is None:
             header = _parse_header(raw)
+            header_problem = _header_problem(header)
             continue
-        problem = _line_problem(raw)
+        problem = header_problem or _line_problem(raw)
         if problem is not None:
             yield Line(number, raw, problem=problem)
             continue
@@ -89,6 +91,16 @@ def _read_csv(path: Path) -> Iterator[Line]:
             continue
         fields = {name: value for name, value in zip(header, values, strict=True) if value != ""}
         yield Line(number, raw, fields=fields)
+
+
+def _header_problem(header: list[str]) -> str | None:
+    """A header that makes every row ambiguous: a column named twice."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            return f"the header names column {name!r} twice; which value is meant is unclear"
+        seen.add(name)
+    return None
 
 
 def _parse_header(raw: bytes) -> list[str]:

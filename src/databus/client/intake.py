@@ -7,6 +7,7 @@ Every input becomes either a :class:`~databus.wire.Message` or a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,9 +24,13 @@ from databus.wire import Encoder, Message, Rejection, reasons_from
 
 #: Longest input line we parse; anything longer is rejected unread.
 MAX_LINE_BYTES = 64 * 1024
+#: How much of an overlong line is kept in its rejection (and the dead-letter topic).
+KEPT_OF_LONG_LINE = 256
 #: Shorter ``citizen_id`` values reveal nothing and are left as they are.
 MIN_MASKED_LENGTH = 8
 _RAW_ID = {"citizen_id"}
+#: Reads a JSON object as its list of (key, value) pairs, repeated keys included.
+_PAIRS = json.JSONDecoder(object_pairs_hook=list)
 
 
 class Intake:
@@ -56,6 +61,8 @@ class Intake:
     def from_line(self, line: Line, *, where: str | None = None) -> Message | Rejection:
         """Check one line read from a file (NDJSON, or a CSV row)."""
         where = where or f"line {line.number}"
+        if len(line.raw) > MAX_LINE_BYTES:
+            return self._too_long(line.raw, where)
         if line.problem is not None:
             return self.reject(line.raw, [Reason.of("$", line.problem, "line")], where)
         if line.fields is not None:
@@ -63,15 +70,27 @@ class Intake:
         return self.from_json(line.raw, where=where)
 
     def from_json(self, raw: bytes, *, where: str | None = None) -> Message | Rejection:
-        """Check one JSON object; JSON types must match the schema exactly (strict)."""
+        """Check one JSON object; JSON types must match the schema exactly (strict).
+
+        A key given twice is rejected: JSON parsers keep one of the values (ours the
+        last), so what the agency meant is unclear."""
         if len(raw) > MAX_LINE_BYTES:
-            reason = Reason.of("$", f"line longer than {MAX_LINE_BYTES} bytes", "too_long")
-            return self.reject(raw[:256], [reason], where)
+            return self._too_long(raw, where)
         try:
             record = self._model.model_validate_json(raw, strict=True)
         except ValidationError as invalid:
             return self.reject(raw, reasons_from(invalid), where)
+        repeated = _repeated_key(raw, len(record.model_fields_set))
+        if repeated is not None:
+            reason = Reason.of(repeated, "is given more than once", "duplicate_key")
+            return self.reject(raw, [reason], where)
         return self.accept(record)
+
+    def _too_long(self, raw: bytes, where: str | None) -> Rejection:
+        """An overlong line, rejected unread; only its beginning is kept, so that the
+        dead letter stays far below Kafka's message size limit."""
+        reason = Reason.of("$", f"line longer than {MAX_LINE_BYTES} bytes", "too_long")
+        return self.reject(raw[:KEPT_OF_LONG_LINE], [reason], where)
 
     def from_mapping(
         self,
@@ -104,6 +123,23 @@ class Intake:
             reasons=reasons,
             source=where,
         )
+
+
+def _repeated_key(raw: bytes, distinct: int) -> str | None:
+    """The first key that ``raw``, a JSON object with ``distinct`` different keys,
+    gives twice; None when none is repeated (the usual case costs one count)."""
+    try:
+        pairs: list[tuple[str, Any]] = _PAIRS.decode(raw.decode("utf-8"))
+    except ValueError:  # valid for pydantic, too odd for the standard library
+        return None
+    if len(pairs) == distinct:
+        return None
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None
 
 
 def _masked(raw: bytes, values: Mapping[str, Any] | None) -> str:
