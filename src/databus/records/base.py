@@ -8,6 +8,7 @@ Each source dataset is declared once as a *fields* model; its agency input form 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Annotated
 
@@ -30,13 +31,24 @@ def _not_an_id_number(value: str) -> str:
     return value
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("contains a control character (such as NUL, a line break or ESC)")
+    return value
+
+
 Code = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64, strip_whitespace=True),
+    AfterValidator(_printable),
     AfterValidator(_not_an_id_number),
 ]
 """An identifier or code issued by an agency (visit id, hospital code, ...). A value that
-looks like an ID number is refused, so that no raw ID can reach the bus by mistake."""
+looks like an ID number is refused, so that no raw ID can reach the bus by mistake, and
+so is one with control characters, which break the files and terminals codes end up in."""
 
 Cents = Annotated[int, Field(ge=0, le=10**12)]
 """Money in integer cents; the upper bound keeps absurd numbers out."""
