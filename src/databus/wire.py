@@ -194,7 +194,10 @@ def encode_record(
 def decode(message: KafkaRecord, catalog: Catalog = CATALOG) -> Event[BaseModel]:
     """Decode a consumed message into a typed :class:`Event`, or raise :class:`DecodeError`.
 
-    The error names topic, partition and offset, and never repeats the value.
+    A message on a dataset's topic whose ``ce_type`` names another dataset is refused: a
+    client allowed to write one topic must not pass its records off as another
+    dataset's (a death certificate written into the transit topic). The error names topic, partition
+    and offset, and never repeats the value.
     """
 
     def failure(reason: str) -> DecodeError:
@@ -213,9 +216,16 @@ def decode(message: KafkaRecord, catalog: Catalog = CATALOG) -> Event[BaseModel]
         raise failure(f"unsupported ce_specversion {envelope.specversion!r}")
     if envelope.type not in catalog:
         raise failure(f"unknown ce_type {envelope.type!r}")
+    dataset = catalog.get(envelope.type)
+    if message.topic != dataset.topic and message.topic in catalog:
+        # Who may write a topic is what ACLs control; the type header is the writer's word.
+        raise failure(
+            f"ce_type {envelope.type} on topic {message.topic}: "
+            "a dataset's records belong on its own topic"
+        )
     if message.value is None:
         raise failure("empty value (tombstone)")
-    model = catalog.get(envelope.type).bus_model
+    model = dataset.bus_model
     try:
         record = model.model_validate_json(message.value)
     except ValidationError as invalid:

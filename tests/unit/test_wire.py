@@ -110,6 +110,14 @@ def test_undecodable_messages_name_their_position(
     assert "system.clock.v1[3]@42" in str(caught.value)
 
 
+def test_a_record_whose_type_belongs_on_another_topic_is_refused() -> None:
+    """A writer of the transit topic cannot pass a hospital visit off as its own."""
+    message = encode_record(CATALOG.get(NAMES[0]), SAMPLES[0], source="transport")
+    with pytest.raises(DecodeError, match="belong on its own topic") as caught:
+        decode(FakeMessage(message.value, message.headers, topic="transport.transit_tap.v1"))
+    assert f"ce_type {NAMES[0]} on topic transport.transit_tap.v1" in str(caught.value)
+
+
 def test_event_json_has_envelope_position_and_data() -> None:
     message = encode_record(CATALOG.get(NAMES[0]), SAMPLES[0], source="health")
     shown = decode(FakeMessage(message.value, message.headers)).to_json_dict()
