@@ -640,11 +640,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="report file"
     )
+    parser.add_argument(
+        "--render-only",
+        type=Path,
+        metavar="SECTIONS_JSON",
+        help="measure nothing: fill the template with the sections a run saved "
+        "(bench/results/sections-full.json), e.g. after editing the prose",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.render_only is not None:
+        args.out.write_text(render(orjson.loads(args.render_only.read_bytes())))
+        log(f"wrote {args.out} from {args.render_only}")
+        return
     sizes = QUICK if args.quick else FULL
     command = "bench/run" + (" --quick" if args.quick else "")
     began = time.monotonic()
@@ -727,6 +738,9 @@ def main(argv: list[str] | None = None) -> None:
         "memory": memory_section(memory),
         "engine_profile": engine_profile,
     }
+    saved = BENCH / "results" / f"sections-{'quick' if args.quick else 'full'}.json"
+    saved.parent.mkdir(exist_ok=True)
+    saved.write_bytes(orjson.dumps(sections, option=orjson.OPT_INDENT_2))
     args.out.write_text(render(sections))
     log(f"wrote {args.out} after {minutes:.0f} minutes")
 
