@@ -8,12 +8,10 @@ run's decisions must be the uninterrupted run's, id for id and field for field; 
 must equal what the worker's own processor decides in memory. The raw duplicate count
 is reported (docs/faults.md).
 
-Known bug (docs/faults.md, "Decisions lost under kill -9"): on the batch path the worker
-writes a batch's new state into its local RocksDB before Kafka has the batch's decisions;
-a kill in between leaves state that has seen the events while their decisions were never
-delivered, and the redelivered events decide nothing. Until streams/output.py holds state
-back until delivery, losing decisions is an expected failure (``DecisionsLost``); any
-other difference fails the test. Remove the xfail marker with that fix.
+This test found that the batch path wrote a batch's new state into the local RocksDB
+before Kafka had the batch's decisions, so a kill in between lost them (docs/faults.md);
+streams/output.py now holds state back until the decisions and then the changelog are
+delivered. Lost decisions fail the test as ``DecisionsLost``.
 """
 
 from __future__ import annotations
@@ -53,11 +51,6 @@ class DecisionsLost(AssertionError):
 pytestmark = [
     pytest.mark.faults,
     pytest.mark.timeout(900),
-    pytest.mark.xfail(
-        raises=DecisionsLost,
-        strict=False,
-        reason="streams/output.py writes local state before delivery (docs/faults.md)",
-    ),
 ]
 
 PARTITIONS = 4  # what fresh_bus creates

@@ -143,7 +143,7 @@ class DecisionEngine:
         )
         self.app.tables.add(self.state)
         self._direct = DirectState(self.state)
-        self._output = BatchOutput(settings, self.state)
+        self._output = BatchOutput(settings, self.state, self._direct)
         store: Any = _TableStore(self.state)
         if self.options.uses_batch_path:
             store = self._direct
@@ -173,6 +173,7 @@ class DecisionEngine:
         partitions = {tp.partition for tp in revoked}
         self.processor.forget_partitions(partitions)
         self._output.forget_partitions(partitions)
+        self._direct.forget_partitions(partitions)
 
     async def _stop_output(
         self, sender: Any, /, *args: Any, signal: Any = None, **kwargs: Any

@@ -26,17 +26,28 @@ from databus.wire import Message
 
 
 class DirectState:
-    """Per-person state in the table's store; writes are collected as changelog rows."""
+    """Per-person state in the table's store; writes are collected as changelog rows.
+
+    A write is held in memory (and read back from there) until Kafka has the batch's
+    output and changelog: only then does it reach the local store (:meth:`settle`). A
+    worker killed before that restarts from state that has not seen the batch, so the
+    redelivered input decides again, instead of being recognised as already applied
+    while its decisions were never delivered.
+    """
 
     def __init__(self, table: Any) -> None:
         self._table = table
         self.changes: dict[int, list[tuple[bytes, bytes]]] = {}
+        self._pending: dict[bytes, bytes] = {}
 
     @property
     def _store(self) -> Any:
         return self._table.data
 
     def get(self, key: bytes) -> bytes | None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending
         store = self._store
         if isinstance(store, PersonStore):
             return store.get_in(key_partition(self._table, key), key)
@@ -45,31 +56,57 @@ class DirectState:
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         partition = key_partition(self._table, key)
-        store = self._store
-        if isinstance(store, PersonStore):
-            store.put_in(partition, key, value)
-        else:
-            store[key] = value
+        self._pending[key] = value
         self.changes.setdefault(partition, []).append((key, value))
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
-        items: Iterable[tuple[bytes, bytes]] = self._store.items()
-        return items
+        stored: Iterable[tuple[bytes, bytes]] = self._store.items()
+        pending = self._pending
+        yield from ((k, v) for k, v in stored if k not in pending)
+        yield from list(pending.items())
 
     def take_changes(self) -> dict[int, list[tuple[bytes, bytes]]]:
         """The changelog rows written since the last call, by partition."""
         changes, self.changes = self.changes, {}
         return changes
 
+    def settle(self, changes: dict[int, list[tuple[bytes, bytes]]]) -> None:
+        """Write a delivered batch's rows to the local store (batches in order)."""
+        store = self._store
+        pending = self._pending
+        for partition, rows in changes.items():
+            for key, value in rows:
+                if isinstance(store, PersonStore):
+                    store.put_in(partition, key, value)
+                else:
+                    store[key] = value
+                if pending.get(key) is value:
+                    del pending[key]
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """Drop held writes of revoked partitions (their batches' offsets are not
+        acknowledged, so the next owner decides them again)."""
+        gone = set(partitions)
+        for key in [k for k in self._pending if key_partition(self._table, k) in gone]:
+            del self._pending[key]
+
 
 class BatchOutput:
-    """One idempotent producer for a worker's changelog rows and derived events."""
+    """One idempotent producer for a worker's changelog rows and derived events.
 
-    def __init__(self, settings: Settings, table: Any) -> None:
+    A batch's derived events and dead letters go first; its changelog rows only once
+    Kafka has acknowledged them, and after the previous batch's rows, so that the
+    changelog (what a worker that lost its local state recovers) never holds state
+    whose decisions were not delivered.
+    """
+
+    def __init__(self, settings: Settings, table: Any, direct: DirectState) -> None:
         self._settings = settings
         self._table = table
+        self._direct = direct
         self._producer: AIOKafkaProducer | None = None
         self._persisted: dict[int, int] = {}
+        self._tail: asyncio.Future[None] | None = None
 
     async def _started(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -89,10 +126,49 @@ class BatchOutput:
     async def write(
         self, changes: dict[int, list[tuple[bytes, bytes]]], messages: list[Message]
     ) -> Awaitable[None]:
-        """Queue ``changes`` and ``messages`` on the producer in order; the result
-        completes when Kafka has acknowledged all of them."""
+        """Queue ``messages`` on the producer; the result completes when Kafka has
+        acknowledged them and then ``changes`` (sent after them)."""
         producer = await self._started()
-        changelog = self._table.changelog_topic.get_topic_name()
+        sent = [
+            await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
+        ]
+        previous, done = self._tail, asyncio.get_running_loop().create_future()
+        self._tail = done
+        return self._delivered(producer, sent, changes, previous, done)
+
+    async def _delivered(
+        self,
+        producer: AIOKafkaProducer,
+        sent: list[asyncio.Future[Any]],
+        changes: dict[int, list[tuple[bytes, bytes]]],
+        previous: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+    ) -> None:
+        try:
+            await asyncio.gather(*sent)
+            if previous is not None:
+                await asyncio.shield(previous)
+            changelog = self._table.changelog_topic.get_topic_name()
+            persisted = await self._send_changelog(producer, changelog, changes)
+            await asyncio.gather(*(future for _, future, _ in persisted))
+            self._direct.settle(changes)
+            store = self._table.data
+            for partition, future, count in persisted:
+                last = future.result().offset + count - 1
+                if last > self._persisted.get(partition, -1):
+                    self._persisted[partition] = last
+                    store.set_persisted_offset(TP(changelog, partition), last)
+        except BaseException as exc:
+            if not done.done():
+                done.set_exception(exc)
+                done.exception()  # retrieved: the caller sees it through this coroutine
+            raise
+        done.set_result(None)
+
+    @staticmethod
+    async def _send_changelog(
+        producer: AIOKafkaProducer, changelog: str, changes: dict[int, list[tuple[bytes, bytes]]]
+    ) -> list[tuple[int, asyncio.Future[Any], int]]:
         persisted: list[tuple[int, asyncio.Future[Any], int]] = []
         for partition, rows in changes.items():
             batch = producer.create_batch()
@@ -109,24 +185,7 @@ class BatchOutput:
             batch.close()
             future = await producer.send_batch(batch, changelog, partition=partition)
             persisted.append((partition, future, count))
-        sent = [
-            await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
-        ]
-        return self._delivered(sent, persisted, changelog)
-
-    async def _delivered(
-        self,
-        sent: list[asyncio.Future[Any]],
-        persisted: list[tuple[int, asyncio.Future[Any], int]],
-        changelog: str,
-    ) -> None:
-        await asyncio.gather(*sent, *(future for _, future, _ in persisted))
-        store = self._table.data
-        for partition, future, count in persisted:
-            last = future.result().offset + count - 1
-            if last > self._persisted.get(partition, -1):
-                self._persisted[partition] = last
-                store.set_persisted_offset(TP(changelog, partition), last)
+        return persisted
 
     def forget_partitions(self, partitions: Iterable[int]) -> None:
         """Forget the persisted offsets of revoked partitions."""

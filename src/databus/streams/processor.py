@@ -47,6 +47,21 @@ class Output:
     ticks: int = 0
 
 
+@dataclass(slots=True)
+class _Batch:
+    """One batch's work in progress: changed states, and which of them the due index
+    of their partition has not seen yet (indexed at the partition's next tick or at the
+    end of the batch, once each — not at every tick)."""
+
+    output: Output = field(default_factory=Output)
+    dirty: dict[bytes, PersonState] = field(default_factory=dict)
+    unindexed: dict[int, set[bytes]] = field(default_factory=dict)
+
+    def changed(self, partition: int, key: bytes, state: PersonState) -> None:
+        self.dirty[key] = state
+        self.unindexed.setdefault(partition, set()).add(key)
+
+
 class DecisionProcessor:
     """Applies the rules to batches of messages from the co-partitioned input topics."""
 
@@ -66,19 +81,21 @@ class DecisionProcessor:
 
     def process(self, messages: Sequence[KafkaRecord]) -> Output:
         """Handle a batch in order; state changes are written once per person at the end."""
-        output = Output()
-        dirty: dict[bytes, PersonState] = {}
+        batch = _Batch()
         for message in messages:
             if message.topic == CLOCK.topic:
-                self._tick(message, dirty, output)
+                self._tick(message, batch)
             else:
-                self._observe(message, dirty, output)
-        for key, state in dirty.items():
+                self._observe(message, batch)
+        for key, state in batch.dirty.items():
             self._store[key] = state.to_bytes()
-            self._index(key, state)
-        return output
+        for partition, keys in batch.unindexed.items():
+            for key in keys:
+                self._index(partition, key, batch.dirty[key])
+        return batch.output
 
-    def _observe(self, message: KafkaRecord, dirty: dict[bytes, PersonState], out: Output) -> None:
+    def _observe(self, message: KafkaRecord, batch: _Batch) -> None:
+        out = batch.output
         try:
             event = decode(message, self._catalog)
             person_ref: str = event.record.person_ref  # type: ignore[attr-defined]
@@ -87,13 +104,14 @@ class DecisionProcessor:
             return
         out.events_in[event.envelope.type] = out.events_in.get(event.envelope.type, 0) + 1
         key = person_ref.encode()
-        state = self._state(key, person_ref, dirty)
+        state = self._state(key, person_ref, batch.dirty)
         observation = Observation(event.envelope.id, event.envelope.type, event.record)
         new_state, decisions = on_event(state, observation, self._policy)
-        dirty[key] = new_state
+        batch.changed(message.partition, key, new_state)
         out.decisions += decisions
 
-    def _tick(self, message: KafkaRecord, dirty: dict[bytes, PersonState], out: Output) -> None:
+    def _tick(self, message: KafkaRecord, batch: _Batch) -> None:
+        out = batch.output
         try:
             tick = ClockTick.model_validate_json(message.value or b"")
         except ValidationError as invalid:
@@ -101,13 +119,14 @@ class DecisionProcessor:
             out.dead_letters.append(_dead_letter(message, reason))
             return
         out.ticks += 1
-        due = self._due_in(message.partition, dirty)
+        partition = message.partition
+        due = self._due_in(partition, batch)
         for key in [k for k, when in due.items() if when <= tick.as_of]:
-            state = self._state(key, key.decode(), dirty)
+            state = self._state(key, key.decode(), batch.dirty)
             new_state, decisions = on_tick(state, tick.as_of, self._policy)
-            dirty[key] = new_state
+            batch.dirty[key] = new_state
             out.decisions += decisions
-            self._index(key, new_state)
+            self._index(partition, key, new_state)
 
     def _state(self, key: bytes, person_ref: str, dirty: dict[bytes, PersonState]) -> PersonState:
         state = dirty.get(key)
@@ -116,8 +135,9 @@ class DecisionProcessor:
             state = PersonState.from_bytes(stored) if stored else PersonState.empty(person_ref)
         return state
 
-    def _due_in(self, partition: int, dirty: dict[bytes, PersonState]) -> dict[bytes, dt.date]:
-        """The due index of a partition, built from the store on first use."""
+    def _due_in(self, partition: int, batch: _Batch) -> dict[bytes, dt.date]:
+        """The due index of a partition, built from the store on first use, with the
+        persons this batch changed in it since its last tick."""
         due = self._due.get(partition)
         if due is None:
             due = self._due[partition] = {}
@@ -126,9 +146,8 @@ class DecisionProcessor:
                 if when is not None:
                     due[key] = when
             log.info("partition %d: %d persons due on some future tick", partition, len(due))
-        for key, state in dirty.items():  # persons changed earlier in this batch
-            if default_partition(key, self._partitions) == partition:
-                self._index(key, state)
+        for key in batch.unindexed.pop(partition, ()):
+            self._index(partition, key, batch.dirty[key])
         return due
 
     def _stored_in(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
@@ -136,8 +155,8 @@ class DecisionProcessor:
             if default_partition(key, self._partitions) == partition:
                 yield key, value
 
-    def _index(self, key: bytes, state: PersonState) -> None:
-        due = self._due.get(default_partition(key, self._partitions))
+    def _index(self, partition: int, key: bytes, state: PersonState) -> None:
+        due = self._due.get(partition)
         if due is None:
             return  # built from the store when the first tick arrives
         when = next_due(state, self._policy)

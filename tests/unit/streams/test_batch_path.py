@@ -85,7 +85,10 @@ async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
     [(key, value)] = changes[pensioner.partition]
     assert key == pensioner.key
     assert PersonState.from_bytes(value).person_ref == key.decode()
-    assert engine.state.data[key] == value  # and the local store has it
+    assert engine._direct.get(key) == value  # read back while the batch is in flight
+    assert key not in engine.state.data  # but the local store has it only once delivered
+    engine._direct.settle(changes)
+    assert engine.state.data[key] == value
 
 
 async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
@@ -107,7 +110,7 @@ async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
     [messages] = written
     assert [m.topic for m in messages] == ["dlq.rejected.v1"]
     assert f"hrss.pensioner.v1[{good.partition}]@0" in (messages[0].value or b"").decode()
-    assert engine.state.data[good.key] is not None
+    assert engine._direct.get(good.key) is not None
 
 
 def _consumer(committed: int | None) -> Any:
