@@ -42,7 +42,8 @@ lint: setup
 	$(BIN)/mypy
 
 bench: setup
-	$(BIN)/python bench/publish_throughput.py
+	scripts/ensure-tools --broker
+	bench/run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
