@@ -44,8 +44,11 @@ Cases DOMAIN.md leaves open, and what we decided:
   held for 90 days), including after the pension was suspended for the death, and for
   the activity held when a dead person's pensioner record arrives. A terminated pension
   pays nothing, so it raises none. Evidence dated on the day of death is not an alert.
-  An event older than the retention window and redelivered after the death may be
-  alerted twice; both alerts carry the same id.
+  Activity dated before the evidence the person's state still remembers (more than the
+  retention, 90 days, before the newest held evidence) raises no alert: it would be
+  forgotten at once, and the state cannot tell news from a redelivery of an event it
+  already forgot — redelivered, it would raise an alert the first delivery never did
+  (found by the property "applying the same event twice changes nothing").
 - *Evidence dated after the death* never confirms or resumes anything.
 """
 
@@ -115,7 +118,8 @@ def on_life(
     tracked = state.tracked
     death = state.death
     decisions: list[Decision] = []
-    if death is not None and tracked and day > death.date_of_death:
+    remembered = not held.days or ordinal >= held.days[-1] - policy.evidence_retention_days
+    if death is not None and tracked and day > death.date_of_death and remembered:
         decisions.append(_alert(state, death, ref, policy))
 
     logged = held.inserted(ordinal, code * 2 + (1 if weak else 0), event_id, time)
