@@ -22,12 +22,18 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 async def create_topic(bootstrap: str, topic: str) -> set[str]:
-    """Create ``topic`` and return the topics the broker then lists."""
+    """Create ``topic`` and return the topics the broker then lists (waiting up to 10 s
+    for the new topic to reach the broker's metadata cache, which lags the controller)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
-        return set(await admin.list_topics())
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            listed = set(await admin.list_topics())
+            if topic in listed or asyncio.get_running_loop().time() > deadline:
+                return listed
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
 
