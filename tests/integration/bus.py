@@ -6,8 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from databus.client.subscriber import Subscriber
@@ -23,8 +24,8 @@ async def read_events(
         return [event async for event in subscriber.events(idle_timeout=idle)]
 
 
-async def read_raw(settings: Settings, topics: Sequence[str]) -> list[bytes]:
-    """Every byte of every message (key, value, header names and values) in ``topics``."""
+async def read_records(settings: Settings, topics: Sequence[str]) -> list[ConsumerRecord[Any, Any]]:
+    """Every message now in ``topics``, as aiokafka records, read without a group."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
     )
@@ -39,19 +40,26 @@ async def read_raw(settings: Settings, topics: Sequence[str]) -> list[bytes]:
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        chunks: list[bytes] = []
+        records: list[ConsumerRecord[Any, Any]] = []
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
             for tp, messages in batches.items():
-                for m in messages:
-                    chunks += [m.key or b"", m.value or b""]
-                    chunks += [name.encode() + value for name, value in m.headers]
-                    if m.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-        return chunks
+                records += messages
+                if messages and messages[-1].offset + 1 >= ends[tp]:
+                    remaining.discard(tp)
+        return records
     finally:
         await consumer.stop()
+
+
+async def read_raw(settings: Settings, topics: Sequence[str]) -> list[bytes]:
+    """Every byte of every message (key, value, header names and values) in ``topics``."""
+    chunks: list[bytes] = []
+    for m in await read_records(settings, topics):
+        chunks += [m.key or b"", m.value or b""]
+        chunks += [name.encode() + value for name, value in m.headers]
+    return chunks
 
 
 def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

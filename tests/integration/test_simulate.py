@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from databus.catalog import CATALOG, CLOCK
 from databus.client.intake import Intake
@@ -25,7 +24,7 @@ from databus.settings import Settings
 from databus.sim import Day, Province, SimulationConfig, publish_province
 from databus.streams.clock import tick_id
 from databus.wire import Message
-from tests.integration.bus import read_events, read_raw, run_cli
+from tests.integration.bus import read_events, read_raw, read_records, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,33 +41,12 @@ def _fresh_config(residents: int, days: int) -> SimulationConfig:
 async def _stamps(settings: Settings, topics: Sequence[str]) -> list[tuple[str, int, str]]:
     """(topic, Kafka timestamp, ce_id) of every message in ``topics`` that has a ``ce_id``
     (other tests of the session write raw poison messages into the same topics)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(cluster.partitions_for_topic(topic) or ())
-        ]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        remaining = {tp for tp in partitions if ends[tp] > 0}
-        stamps = []
-        while remaining:
-            for tp, messages in (await consumer.getmany(timeout_ms=1000)).items():
-                for message in messages:
-                    ce_id = dict(message.headers).get("ce_id")
-                    if ce_id is not None:
-                        stamps.append((tp.topic, message.timestamp, ce_id.decode()))
-                    if message.offset + 1 >= ends[tp]:
-                        remaining.discard(tp)
-        return stamps
-    finally:
-        await consumer.stop()
+    stamps = []
+    for message in await read_records(settings, topics):
+        ce_id = dict(message.headers).get("ce_id")
+        if ce_id is not None:
+            stamps.append((message.topic, message.timestamp, ce_id.decode()))
+    return stamps
 
 
 async def test_published_simulation_reads_back_as_summarised(bus_settings: Settings) -> None:
