@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import pytest
 
+from databus.rules import PersonState, on_event
 from tests.unit.rules.builders import (
+    PERSON,
+    POLICY,
     Step,
     Summary,
     certificate,
@@ -363,3 +366,25 @@ CASES = [
 @pytest.mark.parametrize(("steps", "expected"), CASES)
 def test_pension_rules(steps: list[Step], expected: list[Summary]) -> None:
     assert summaries(steps) == expected
+
+
+def test_a_redelivered_forgotten_activity_raises_no_new_alert() -> None:
+    """Found by the property 'applying the same event twice changes nothing' (CI, hypothesis):
+    a face scan of 2 January is forgotten once one of 2 April is held (more than the
+    90-day retention before it); the death of 1 January, arriving late, alerts the held
+    2 April scan only. Redelivered, the 2 January scan must not raise an alert the first
+    delivery never did."""
+    steps = [
+        pensioner("e0", "2024-01-01", benefit_start="2024-01-01"),
+        face("e1", "2024-01-01"),
+        face("e3", "2024-04-02"),
+        face("e4", "2024-01-02"),
+        certificate("e5", "2024-01-01", "2024-01-01"),
+    ]
+    state, seen = PersonState.empty(PERSON), set[str]()
+    for step in steps:
+        state, decisions = on_event(state, step, POLICY)
+        seen |= {d.id for d in decisions}
+    again, more = on_event(state, steps[3], POLICY)
+    assert {d.id for d in more} <= seen
+    assert again.death == state.death
