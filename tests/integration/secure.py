@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.broker_security import ADMIN_USER
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
+from tests.integration.workers import spawn_databus, stop_worker
 
 PARTITIONS = 4
 TEST_KEY = "governance-test-key"
@@ -160,25 +160,11 @@ def secure_bus(state_dir: Path, cache_dir: Path) -> Iterator[SecureBus]:
 
 def start_databus(bus: SecureBus, user: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``databus ARGS`` as ``user``, in its own process group, logging to ``log``."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "databus", *args],
-            env=bus.env(user),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    return spawn_databus(bus.env(user), log, *args)
 
 
-def stop(process: subprocess.Popen[bytes], *, kill: bool = False) -> None:
-    """SIGTERM (or SIGKILL: a crash), then reap."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
+stop = stop_worker
+"""SIGTERM (or SIGKILL: a crash), then reap."""
 
 
 def run_databus(bus: SecureBus, user: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -50,14 +50,17 @@ def start_worker(settings: Settings, data_dir: Path, *extra: str) -> subprocess.
         "DATABUS_PSEUDONYM_KEY": TEST_KEY,
         "DATABUS_PARTITIONS": str(settings.partitions),
     }
-    with (data_dir.parent / "worker.log").open("ab") as log:
+    args = ("worker", "--data-dir", str(data_dir), "--session-timeout", "10", *extra)
+    return spawn_databus(env, data_dir.parent / "worker.log", *args)
+
+
+def spawn_databus(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``databus ARGS`` with ``env``, in its own process group, logging to ``log``."""
+    with log.open("ab") as out:
         return subprocess.Popen(
-            [
-                *(sys.executable, "-m", "databus", "worker"),
-                *("--data-dir", str(data_dir), "--session-timeout", "10", *extra),
-            ],
+            [sys.executable, "-m", "databus", *args],
             env=env,
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
