@@ -76,7 +76,7 @@ sys.path.insert(0, str(ROOT))
 from tests.factories import make_citizen_id, sample_input  # noqa: E402
 
 WORKERS = Path(__file__).with_name("decision_workers.py")
-PSEUDONYM_KEY = "bench-key"
+PSEUDONYM_KEY = "bench-only-pseudonym-key-at-least-32-bytes"
 PENSIONER = "hrss.pensioner.v1"
 HOSPITAL = "health.hospital_visit.v1"
 TRANSIT = "transport.transit_tap.v1"

@@ -65,7 +65,7 @@ sys.path.insert(0, str(ROOT))
 from tests.factories import make_citizen_id, sample_input  # noqa: E402
 
 DATASET = "health.hospital_visit.v1"
-PSEUDONYM_KEY = "bench-key"
+PSEUDONYM_KEY = "bench-only-pseudonym-key-at-least-32-bytes"
 TARGET = 0.60
 VARIANTS = ("raw", "publisher", "intake", "raw_batch")
 KAFKA_VARIANTS = ("raw", "publisher", "raw_batch")

@@ -16,7 +16,7 @@ from hypothesis import settings
 
 from databus.identity import Pseudonymizer
 
-TEST_KEY = b"test-only-pseudonym-key"
+TEST_KEY = b"test-only-pseudonym-key-at-least-32-bytes"
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", max_examples=2_000, print_blob=True)

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from databus import records as r
 from databus.errors import CatalogError
-from databus.records.audit import SharingAudit
+from databus.records.audit import OperationAudit, SharingAudit
 
 Classification = Literal["public", "internal", "personal", "sensitive_personal"]
 """Field classes; health data and whereabouts are sensitive personal information
@@ -185,11 +185,39 @@ _PERSON: dict[str, Classification] = {
 #: When a person saw a doctor or passed a station is itself health data or whereabouts.
 _SENSITIVE_WHEN: dict[str, Classification] = {"occurred_at": "sensitive_personal"}
 _EVIDENCE_RETENTION = 400 * DAY_MS
+#: Source records and ticks carry the broker's time of appending them as their Kafka
+#: timestamp, whatever the writer's clock says: the worker orders a partition's topics by
+#: it and refuses evidence dated later than it (records.base.FUTURE_SKEW).
+_BROKER_TIME = {"message.timestamp.type": "LogAppendTime"}
+
+
+def _retractions() -> list[Dataset]:
+    """One retraction dataset per owner agency (records.retraction)."""
+    return [
+        Dataset(
+            name=r.retraction_dataset(owner),
+            owner=owner,
+            description=f"Withdrawals of {owner}'s own records, by id, with a reason.",
+            input_model=input_model,
+            bus_model=bus_model,
+            level="important",
+            config=_BROKER_TIME,
+            classification={
+                **_PERSON,
+                "dataset": "internal",
+                "record_id": "internal",
+                "reason": "personal",
+            },
+        )
+        for owner, (input_model, bus_model) in r.RETRACTION_MODELS.items()
+    ]
+
 
 CATALOG = Catalog(
     [
         Dataset(
             name="hrss.pensioner.v1",
+            config=_BROKER_TIME,
             owner="hrss",
             description="Pensioner roster: who receives a pension, from when, how much.",
             input_model=r.PensionerInput,
@@ -206,6 +234,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="hrss.face_authentication.v1",
+            config=_BROKER_TIME,
             owner="hrss",
             description="Successful face authentications (the manual path of proof of life).",
             input_model=r.FaceAuthenticationInput,
@@ -215,6 +244,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="health.hospital_visit.v1",
+            config=_BROKER_TIME,
             owner="health",
             description="Hospital visits (outpatient, inpatient, emergency).",
             input_model=r.HospitalVisitInput,
@@ -232,6 +262,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="health.physical_exam.v1",
+            config=_BROKER_TIME,
             owner="health",
             description="Physical examinations.",
             input_model=r.PhysicalExamInput,
@@ -247,6 +278,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="health.death_certificate.v1",
+            config=_BROKER_TIME,
             owner="health",
             description="Medical death certificates.",
             input_model=r.DeathCertificateInput,
@@ -261,6 +293,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="transport.transit_tap.v1",
+            config=_BROKER_TIME,
             owner="transport",
             description="Transit card taps; rail and flight boardings are identity-checked.",
             input_model=r.TransitTapInput,
@@ -279,6 +312,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="civil.funeral.v1",
+            config=_BROKER_TIME,
             owner="civil",
             description="Funeral and cremation records.",
             input_model=r.FuneralInput,
@@ -292,6 +326,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="police.household.v1",
+            config=_BROKER_TIME,
             owner="police",
             description="Household registry events: registration, moves, deregistration.",
             input_model=r.HouseholdInput,
@@ -307,14 +342,16 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="system.clock.v1",
+            config=_BROKER_TIME,
             owner="databus",
             description="Daily ticks, one per partition; decisions never read the wall clock.",
             bus_model=r.ClockTick,
             person_keyed=False,
             shareable=False,
             retention_ms=30 * DAY_MS,
-            classification={"as_of": "public"},
+            classification={"as_of": "public", "reset": "public", "reason": "internal"},
         ),
+        *_retractions(),
         Dataset(
             name="derived.pension_status.v1",
             owner="databus",
@@ -406,9 +443,32 @@ CATALOG = Catalog(
                 "hash": "internal",
             },
         ),
+        Dataset(
+            name="audit.operations.v1",
+            owner="databus",
+            description="Operator actions that change many decisions or who receives what "
+            "(clock ticks and resets, ACLs applied, grants applied), done or refused.",
+            bus_model=OperationAudit,
+            person_keyed=False,
+            shareable=False,
+            copartitioned=False,
+            fixed_partitions=1,
+            level="important",
+            classification={
+                "action": "internal",
+                "outcome": "internal",
+                "principal": "internal",
+                "user": "internal",
+                "host": "internal",
+                "at": "internal",
+                "reason": "internal",
+                "details": "internal",
+            },
+        ),
     ]
 )
 
 DLQ = CATALOG.get("dlq.rejected.v1")
 CLOCK = CATALOG.get("system.clock.v1")
 AUDIT = CATALOG.get("audit.sharing.v1")
+OPERATIONS = CATALOG.get("audit.operations.v1")

@@ -61,10 +61,40 @@ WORKER_DECISIONS = Counter(
     "Derived events emitted, by dataset and kind (the record's decision or alert kind).",
     ["dataset", "kind"],
 )
+DEAD_LETTER_REASONS = (
+    "undecodable",
+    "future_dated",
+    "wrong_partition",
+    "pseudonym_key",
+    "processing_error",
+)
+"""Why the worker dead-letters an input message (a closed set: the ``reason`` label)."""
 WORKER_DEAD_LETTERS = Counter(
     "databus_worker_dead_letters",
-    "Input messages the worker could not use and sent to the dead-letter topic.",
-    ["topic"],
+    "Input messages the worker could not use and sent to the dead-letter topic, by topic "
+    "and reason: undecodable (not a record of the topic's dataset), future_dated (dated "
+    "after the broker received it), wrong_partition (its key belongs to another "
+    "partition), pseudonym_key (made with another pseudonym key than the bus uses), "
+    "processing_error (deciding it raised an error: a bug, or a record the contract "
+    "should have refused).",
+    ["topic", "reason"],
+)
+TICK_KINDS = ("first", "next_day", "same_day", "gap", "backwards", "future", "reset")
+"""How a clock tick relates to the partition's previous one (the ``kind`` label)."""
+WORKER_TICKS = Counter(
+    "databus_worker_ticks",
+    "Clock ticks handled, per partition counted once, by kind: first (none before it "
+    "since the worker took the partition), next_day, same_day (a repeat: decides "
+    "nothing), gap (more days after the previous tick than the clock allows without "
+    "--allow-gap), backwards (an earlier day: decides nothing), future (more than a day "
+    "after the broker received it), reset (sets the clock back, reinstating what later "
+    "ticks decided).",
+    ["kind"],
+)
+WORKER_DEMO_BROKER = Gauge(
+    "databus_worker_demo_broker",
+    "1 when the worker runs against a demo broker (the public demo key and records dated "
+    "in the future are accepted there), else 0.",
 )
 WORKER_LATENCY = Histogram(
     "databus_worker_processing_latency_seconds",
@@ -89,7 +119,11 @@ WORKER_LAST_TICK = Gauge(
 )
 
 
-def serve(port: int, address: str = "0.0.0.0") -> None:  # noqa: S104 - a metrics port
+#: Where metrics and health endpoints listen unless the operator says otherwise.
+DEFAULT_HOST = "127.0.0.1"
+
+
+def serve(port: int, address: str = DEFAULT_HOST) -> None:
     """Serve the default registry on ``http://address:port/metrics`` (a thread)."""
     start_http_server(port, addr=address, registry=REGISTRY)
 

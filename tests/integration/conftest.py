@@ -58,7 +58,7 @@ def bus_settings(kafka_bootstrap: str) -> Settings:
 
     settings = Settings(
         bootstrap_servers=kafka_bootstrap,
-        pseudonym_key="integration-test-key",  # type: ignore[arg-type]
+        pseudonym_key="integration-test-key-at-least-32-bytes-long",  # type: ignore[arg-type]
         demo=False,
     )
     asyncio.run(apply_topics(settings))

@@ -35,7 +35,7 @@ from databus.settings import Settings
 from tests.integration.workers import spawn_databus, stop_worker
 
 PARTITIONS = 4
-TEST_KEY = "governance-test-key"
+TEST_KEY = "governance-test-key-at-least-32-bytes-long"
 
 GRANTS = {
     "health.yaml": """\

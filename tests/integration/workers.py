@@ -19,7 +19,7 @@ from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from databus.streams.names import APP_ID
 
-TEST_KEY = "decision-test-key"
+TEST_KEY = "decision-test-key-at-least-32-bytes-long"
 
 
 @contextmanager

@@ -19,10 +19,18 @@ from databus.records.hrss import (
     PensionerInput,
 )
 from databus.records.police import Household, HouseholdInput
+from databus.records.retraction import (
+    RETRACTION_DATASETS,
+    RETRACTION_MODELS,
+    RetractionFields,
+    retraction_dataset,
+)
 from databus.records.system import ClockTick
 from databus.records.transport import TransitTap, TransitTapInput
 
 __all__ = [
+    "RETRACTION_DATASETS",
+    "RETRACTION_MODELS",
     "BusRecord",
     "ClockTick",
     "DeathCertificate",
@@ -47,6 +55,8 @@ __all__ = [
     "Reason",
     "Record",
     "Rejected",
+    "RetractionFields",
     "TransitTap",
     "TransitTapInput",
+    "retraction_dataset",
 ]

@@ -7,7 +7,7 @@ content, so changing, deleting or reordering one of them breaks the chain there.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
@@ -37,3 +37,28 @@ class SharingAudit(BaseModel):
     shared_at: AwareDatetime = Field(description="When the share was written.")
     prev_hash: Sha256Hex = Field(description="hash of the previous record in the partition.")
     hash: Sha256Hex = Field(description="SHA-256 of prev_hash and this record's content.")
+
+
+OperationAction = Literal["clock.tick", "clock.reset", "acl.apply", "grants.applied"]
+"""Operator actions that can change many decisions or who receives what."""
+
+
+class OperationAudit(BaseModel):
+    """One operator action, done or refused: who, what, why, when.
+
+    ``principal`` is the Kafka user the action ran as (what the broker authenticated);
+    ``user`` and ``host`` are what the operator's machine says, for the record.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: OperationAction = Field(description="What was done.")
+    outcome: Literal["done", "refused"] = Field(description="Done, or refused by a guard.")
+    principal: str = Field(description="The Kafka user it ran as (ANONYMOUS on plaintext).")
+    user: str = Field(description="The operating-system user that ran it.")
+    host: str = Field(description="The host it ran on.")
+    at: AwareDatetime = Field(description="When.")
+    reason: str | None = Field(default=None, description="Why, as the operator gave it.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="What exactly (days, flags, counts, changes)."
+    )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Annotated
+from typing import Annotated, Final, Self
 
 from pydantic import (
     AfterValidator,
@@ -19,10 +19,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from databus.identity import ID_LIKE, PERSON_REF_LENGTH, normalise_citizen_id
+from databus.identity import ID_LIKE, PERSON_REF_LENGTH, birth_date_of, normalise_citizen_id
 
 
 def _not_an_id_number(value: str) -> str:
@@ -49,6 +50,68 @@ Code = Annotated[
 """An identifier or code issued by an agency (visit id, hospital code, ...). A value that
 looks like an ID number is refused, so that no raw ID can reach the bus by mistake, and
 so is one with control characters, which break the files and terminals codes end up in."""
+
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=500, strip_whitespace=True),
+    AfterValidator(_printable),
+    AfterValidator(_not_an_id_number),
+]
+"""Free text written by an officer (a reason): one line, no control characters, and no
+ID number (the record's key already says whom it is about)."""
+
+EARLIEST: Final = dt.date(1900, 1, 1)
+"""No date or time on the bus is earlier: nobody alive was born before it, and nothing
+the agencies record about residents happened before it."""
+LATEST: Final = dt.date(2199, 12, 31)
+"""No date or time on the bus is later: far enough for every deadline the rules compute
+(a cycle of months, a hundredth birthday) to stay within the calendar."""
+FUTURE_SKEW: Final = dt.timedelta(minutes=5)
+"""How far ahead of "now" an ``occurred_at`` may be (clocks of agencies' hosts differ):
+the publisher's clock when it checks a record, the broker's time of appending the
+record when a worker does (records dated later are refused or dead-lettered, except on
+a demo broker, see :mod:`databus.sandbox`)."""
+_SLACK: Final = dt.timedelta(days=1)
+"""A date compared with the date of an instant may differ by a day across time zones."""
+_ANNOUNCED: Final = dt.timedelta(days=366)
+
+
+def _bounded_day(value: dt.date) -> dt.date:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+def _bounded_moment(value: dt.datetime) -> dt.datetime:
+    # The local wall time first: converting 9999-12-31T23:59-14:00 to UTC overflows.
+    if not EARLIEST <= value.date() <= LATEST:
+        raise ValueError(f"must be between {EARLIEST} and {LATEST}")
+    return value
+
+
+Day = Annotated[dt.date, AfterValidator(_bounded_day)]
+"""A calendar date between :data:`EARLIEST` and :data:`LATEST`."""
+
+Moment = Annotated[AwareDatetime, AfterValidator(_bounded_moment)]
+"""An instant with its UTC offset, between :data:`EARLIEST` and :data:`LATEST`."""
+
+
+def dated_after(record: Record, now: dt.datetime) -> bool:
+    """Whether ``record`` says it happened later than ``now`` plus :data:`FUTURE_SKEW`."""
+    return record.occurred_at > now + FUTURE_SKEW
+
+
+def not_after_record(record: Record, day: dt.date | None, field: str) -> None:
+    """A date the record reports (a death, a birth) cannot be after the record itself."""
+    if day is not None and day > record.occurred_at.date() + _SLACK:
+        raise record_error(field, "is after occurred_at: a record cannot report a later day")
+
+
+def not_announced_beyond(record: Record, day: dt.date, field: str) -> None:
+    """A date announced for the future (a benefit start) at most a year ahead."""
+    if day > record.occurred_at.date() + _ANNOUNCED:
+        raise record_error(field, "is more than a year after occurred_at")
+
 
 Cents = Annotated[int, Field(ge=0, le=10**12)]
 """Money in integer cents; the upper bound keeps absurd numbers out."""
@@ -102,7 +165,7 @@ class Record(BaseModel):
     """Base of every record: closed (unknown fields are rejected) and immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    occurred_at: AwareDatetime = Field(description="When it happened, RFC 3339 with offset.")
+    occurred_at: Moment = Field(description="When it happened, RFC 3339 with offset.")
 
 
 class InputRecord(Record):
@@ -112,6 +175,18 @@ class InputRecord(Record):
         description="18-character resident ID number (GB 11643, ISO 7064 MOD 11-2 check).",
         json_schema_extra={"pattern": r"^[0-9]{17}[0-9Xx]$"},
     )
+
+    @model_validator(mode="after")
+    def _not_before_birth(self) -> Self:
+        """Nothing happens to a resident before their birth, the date inside the ID."""
+        born = birth_date_of(self.citizen_id)
+        if self.occurred_at.date() < born - _SLACK:
+            raise record_error("occurred_at", "is before the date of birth inside citizen_id")
+        for name in ("date_of_death", "benefit_start"):
+            day = getattr(self, name, None)
+            if isinstance(day, dt.date) and day < born:
+                raise record_error(name, "is before the date of birth inside citizen_id")
+        return self
 
 
 class BusRecord(Record):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from databus.records.base import BusRecord, Code, InputRecord, Record
+from databus.records.base import BusRecord, Code, Day, InputRecord, Record, not_after_record
 
 
 class HospitalVisitFields(Record):
@@ -42,8 +41,13 @@ class PhysicalExam(PhysicalExamFields, BusRecord):
 
 class DeathCertificateFields(Record):
     certificate_no: Code = Field(description="Number of the medical death certificate.")
-    date_of_death: dt.date = Field(description="Date of death.")
+    date_of_death: Day = Field(description="Date of death (not after occurred_at).")
     institution_code: Code = Field(description="Code of the certifying institution.")
+
+    @model_validator(mode="after")
+    def _death_not_after_certificate(self) -> Self:
+        not_after_record(self, self.date_of_death, "date_of_death")
+        return self
 
 
 class DeathCertificateInput(DeathCertificateFields, InputRecord):
