@@ -22,7 +22,6 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
-    generate_latest,
     start_http_server,
 )
 
@@ -138,21 +137,15 @@ def observe_since(timestamps: Iterable[float], now: float | None = None) -> None
 _faust_metrics: Any = None
 
 
-def serve_on_faust_web(app: Any) -> None:
-    """Serve the registry on ``/metrics`` of a Faust app's web server, with Faust's own
-    Prometheus sensor (``faust_*`` metrics: messages, events, commits, rebalances...)."""
-    from aiohttp.web import Response  # noqa: PLC0415 - only workers import Faust
+def faust_monitor(app: Any) -> None:
+    """Let a Faust app report into the registry: its Prometheus sensor's ``faust_*``
+    metrics (messages, events, commits, rebalances...)."""
     from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor  # noqa: PLC0415
 
     global _faust_metrics  # noqa: PLW0603 - one set per process, like the registry
     if _faust_metrics is None:
         _faust_metrics = FaustMetrics.create(REGISTRY, "faust")
     app.monitor = PrometheusMonitor(metrics=_faust_metrics)
-
-    async def metrics_page(self: Any, request: Any) -> Any:
-        return Response(body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE})
-
-    app.page("/metrics")(metrics_page)
 
 
 def track_state_size(count: Callable[[], float]) -> None:

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from databus import metrics
 from databus.client.files import FileFormat, read_lines
 from databus.client.publisher import Publisher, PublishSummary
+from databus.cli.options import metrics_host_option
 from databus.settings import Settings
 from databus.wire import Rejection
 
@@ -96,6 +97,7 @@ def _count_lines(path: Path) -> int:
 @click.option(
     "--metrics-port", type=int, help="Serve Prometheus metrics on this port while publishing."
 )
+@metrics_host_option
 @click.pass_obj
 def publish(
     settings: Settings,
@@ -106,11 +108,12 @@ def publish(
     source: str | None,
     progress: bool | None,
     metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Publish every line of FILE to DATASET; rejected lines go to the dead-letter topic
     and to FILE.rejected.ndjson. Exits 1 when anything was rejected."""
     if metrics_port is not None:
-        metrics.serve(metrics_port)
+        metrics.serve(metrics_port, metrics_host)
     sink = _RejectionSink(file.with_name(file.name + ".rejected.ndjson"))
     show_progress = progress if progress is not None else file.stat().st_size >= PROGRESS_BYTES
     try:

@@ -15,6 +15,7 @@ from databus.governance.share_worker import run_share_worker
 from databus.governance.views import grants_path
 from databus.governance.watch import GrantsWatcher
 from databus.rules import load_policy
+from databus.cli.options import metrics_host_option
 from databus.settings import Settings
 
 
@@ -32,8 +33,11 @@ def share() -> None:
     show_default=True,
     help="Seconds before the group gives a silent (crashed) worker's partitions to others.",
 )
+@metrics_host_option
 @click.pass_obj
-def worker(settings: Settings, *, metrics_port: int | None, session_timeout: float) -> None:
+def worker(
+    settings: Settings, *, metrics_port: int | None, metrics_host: str, session_timeout: float
+) -> None:
     """Share each record under every active grant, exactly once, with its audit record
     (start several to spread the partitions); grant file changes apply within seconds."""
     path = grants_path(settings)
@@ -44,7 +48,7 @@ def worker(settings: Settings, *, metrics_port: int | None, session_timeout: flo
     watcher = GrantsWatcher(path)
     time_zone = load_policy(settings.policy_file).time_zone
     if metrics_port is not None:
-        metrics.serve(metrics_port)
+        metrics.serve(metrics_port, metrics_host)
     click.echo(
         f"share worker: {len(watcher.grants)} grants from {display(path)}, "
         f"Kafka {settings.bootstrap_servers} as {settings.principal()}",

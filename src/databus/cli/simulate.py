@@ -15,6 +15,7 @@ from rich.table import Table
 
 from databus import metrics
 from databus.client.publisher import Publisher
+from databus.cli.options import metrics_host_option
 from databus.settings import Settings
 from databus.sim import (
     Province,
@@ -135,6 +136,7 @@ async def _publish(
 @click.option(
     "--metrics-port", type=int, help="Serve Prometheus metrics on this port while publishing."
 )
+@metrics_host_option
 @click.pass_obj
 def simulate(
     settings: Settings,
@@ -149,6 +151,7 @@ def simulate(
     ticks: bool,
     progress: bool,
     metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Simulate a province (residents, pensions, deaths, moves, visits, trips) and write
     its agency records to --out, publish them with --publish, or both. The same seed and
@@ -158,7 +161,7 @@ def simulate(
     if ticks and not to_bus:
         raise click.UsageError("--ticks needs --publish")
     if metrics_port is not None:
-        metrics.serve(metrics_port)
+        metrics.serve(metrics_port, metrics_host)
     config = SimulationConfig(
         seed=seed,
         residents=residents,

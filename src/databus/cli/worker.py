@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from databus.metrics import DEFAULT_HOST
 from databus.rules import load_policy
 from databus.settings import Settings
 from databus.streams.clock import local_today, publish_ticks
@@ -19,7 +20,16 @@ from databus.streams.clock import local_today, publish_ticks
     type=click.Path(file_okay=False, path_type=Path),
     help="Where this worker keeps its RocksDB tables (default: under the state dir).",
 )
-@click.option("--web-port", type=int, help="Serve Faust's web endpoints and /metrics on this port.")
+@click.option(
+    "--web-port", type=int, help="Serve /metrics, /livez and /readyz on this port (only those)."
+)
+@click.option(
+    "--web-host",
+    default=DEFAULT_HOST,
+    show_default=True,
+    metavar="ADDRESS",
+    help="Address the web port listens on; 0.0.0.0 for every interface (a pod, a container).",
+)
 @click.option("--daily-ticks", is_flag=True, help="Leader publishes a clock tick each new day.")
 @click.option("--memory-store", is_flag=True, help="Keep tables in memory (tests, demos).")
 @click.option(
@@ -35,6 +45,7 @@ def worker(
     *,
     data_dir: Path | None,
     web_port: int | None,
+    web_host: str,
     daily_ticks: bool,
     memory_store: bool,
     session_timeout: float,
@@ -51,6 +62,7 @@ def worker(
         store="memory://" if memory_store else f"{STORE_SCHEME}://",
         datadir=datadir,
         web_port=web_port,
+        web_host=web_host,
         session_timeout_s=session_timeout,
     )
     run_worker(settings, load_policy(settings.policy_file), options, daily_ticks=daily_ticks)

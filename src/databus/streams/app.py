@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from databus import metrics
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
+from databus.metrics import DEFAULT_HOST
 from databus.rules import Policy
 from databus.settings import Settings
 from databus.streams.fastpath import BatchApp
@@ -40,6 +41,7 @@ from databus.streams.output import BatchOutput, DirectState
 from databus.streams.processor import DecisionProcessor, Output
 from databus.streams.security import faust_broker_settings
 from databus.streams.table import STORE_SCHEME, PersonStore, PersonTable
+from databus.streams.web import add_operator_routes
 from databus.wire import Encoder, Message
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ class EngineOptions:
     batch_size: int = 1000
     batch_within_s: float = 0.05
     web_port: int | None = None
+    web_host: str = DEFAULT_HOST
+    """Where the web port listens (loopback unless the operator says otherwise)."""
     session_timeout_s: float = 60.0
     """How long the group waits for a silent worker (a crash) before moving its partitions."""
     batch_path: bool = True
@@ -124,6 +128,13 @@ class DecisionEngine:
             "broker_heartbeat_interval": min(3.0, self.options.session_timeout_s / 3),
             "web_enabled": self.options.web_port is not None,
             "web_port": self.options.web_port or 6066,
+            "web_bind": self.options.web_host,
+            # None of Faust's own pages (streams/web.py); these flags say so twice.
+            "web_tables_enabled": False,
+            "web_router_enabled": False,
+            "web_stats_enabled": False,
+            "web_graph_enabled": False,
+            "web_metrics_enabled": False,
             **faust_broker_settings(settings),  # SASL/TLS credentials (governance issue)
         }
         if self.options.datadir is not None:
@@ -152,7 +163,7 @@ class DecisionEngine:
         self.processor = DecisionProcessor(store, policy, settings.partitions)
         metrics.track_state_size(self.persons_in_state)
         if self.options.web_port is not None:
-            metrics.serve_on_faust_web(self.app)
+            add_operator_routes(self.app)
         self._topics = {
             dataset.name: self.app.topic(
                 dataset.topic, key_serializer="raw", value_serializer="raw", internal=False

@@ -28,6 +28,7 @@ from faust.types import TP
 
 from databus import metrics
 from databus.streams.ordering import PartitionOrder
+from databus.streams.web import operator_web
 
 log = logging.getLogger(__name__)
 
@@ -274,3 +275,6 @@ class BatchApp(faust.App):
 
     def _new_transport(self) -> Any:
         return BatchTransport(self.conf.broker_consumer, self)
+
+    def _new_web(self) -> Any:
+        return operator_web(self)
