@@ -11,9 +11,9 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from databus import metrics
+from databus.cli.options import metrics_host_option
 from databus.client.files import FileFormat, read_lines
 from databus.client.publisher import Publisher, PublishSummary
-from databus.cli.options import metrics_host_option
 from databus.settings import Settings
 from databus.wire import Rejection
 

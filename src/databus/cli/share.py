@@ -9,13 +9,13 @@ import click
 from aiokafka.errors import KafkaError
 
 from databus import metrics
+from databus.cli.options import metrics_host_option
 from databus.errors import ConfigurationError, DatabusError
 from databus.governance.grant_files import display
 from databus.governance.share_worker import run_share_worker
 from databus.governance.views import grants_path
 from databus.governance.watch import GrantsWatcher
 from databus.rules import load_policy
-from databus.cli.options import metrics_host_option
 from databus.settings import Settings
 
 

@@ -14,8 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from databus import metrics
-from databus.client.publisher import Publisher
 from databus.cli.options import metrics_host_option
+from databus.client.publisher import Publisher
 from databus.settings import Settings
 from databus.sim import (
     Province,
