@@ -21,15 +21,11 @@ from aiokafka import AIOKafkaProducer
 from databus.catalog import CLOCK
 from databus.client.lifecycle import Startable
 from databus.client.publisher import Publisher, producer_options
-from databus.records import ClockTick
 from databus.settings import Settings
 from databus.sim.kinds import AgencyRecord, Values
 from databus.sim.province import Day, Province
-from databus.streams.clock import tick_id
+from databus.streams.clock import CLOCK_SOURCE, tick_id, tick_value
 from databus.wire import Encoder, Rejection
-
-#: ``ce_source`` of the ticks, as ``databus clock tick`` sends them.
-CLOCK_SOURCE = "databus-clock"
 
 
 @dataclass(slots=True)
@@ -70,7 +66,7 @@ class DayTicks(Startable):
 
     async def tick(self, as_of: dt.date) -> int:
         """One tick for ``as_of`` on every partition, acknowledged; returns how many."""
-        data = ClockTick(as_of=as_of).model_dump(mode="json")
+        data = tick_value(as_of)
         pending = []
         for partition in self._partitions:
             message = self._encoder.encode(data, event_id=tick_id(as_of, partition))

@@ -34,6 +34,7 @@ from databus import metrics
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
 from databus.metrics import DEFAULT_HOST
 from databus.rules import Policy
+from databus.sandbox import cluster_id, is_demo_cluster
 from databus.settings import Settings
 from databus.streams.fastpath import BatchApp
 from databus.streams.names import APP_ID, STATE_TABLE
@@ -66,6 +67,8 @@ class EngineOptions:
     """Where the web port listens (loopback unless the operator says otherwise)."""
     session_timeout_s: float = 60.0
     """How long the group waits for a silent worker (a crash) before moving its partitions."""
+    demo_broker: bool | None = None
+    """Whether the brokers are a demo broker (databus.sandbox); None: ask them."""
     batch_path: bool = True
     """Take fetches straight from the consumer (``at_least_once`` only); see the module."""
 
@@ -160,7 +163,11 @@ class DecisionEngine:
             store = self._direct
             self.app.batch_handler = self
             self.app.on_before_shutdown.connect(self._stop_output)
-        self.processor = DecisionProcessor(store, policy, settings.partitions)
+        # Faust's messages (the agent path) carry seconds, aiokafka's records milliseconds.
+        per_second = 1000 if self.options.uses_batch_path else 1
+        self.processor = DecisionProcessor(
+            store, policy, settings.partitions, timestamps_per_second=per_second
+        )
         metrics.track_state_size(self.persons_in_state)
         if self.options.web_port is not None:
             add_operator_routes(self.app)
@@ -172,6 +179,9 @@ class DecisionEngine:
             if dataset.name.startswith("derived.") or dataset is DLQ
         }
         self._encoders = {name: Encoder(catalog.get(name), "databus") for name in self._topics}
+        self._broker_known = False
+        if self.options.demo_broker is not None:
+            self._set_demo(self.options.demo_broker)
         self.agent = self.app.agent(self.inputs, name="decide")(self._decide)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -193,10 +203,28 @@ class DecisionEngine:
 
     async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
         """The batch path: process one fetch and queue its output (see the module)."""
+        await self._learn_broker()
         output = self.processor.process(records)
         count(output)
         delivered = await self._output.write(self._direct.take_changes(), self.messages(output))
         return _observed(delivered, _sampled_timestamps(records, per_second=1000))
+
+    async def _learn_broker(self) -> None:
+        """Ask the brokers once whether they are a demo broker (databus.sandbox)."""
+        if self._broker_known:
+            return
+        producer = await self._output.started()
+        self._set_demo(is_demo_cluster(await cluster_id(producer.client)))
+
+    def _set_demo(self, demo: bool) -> None:
+        self.processor.demo_broker = demo
+        metrics.WORKER_DEMO_BROKER.set(1 if demo else 0)
+        if demo:
+            log.warning(
+                "this is a demo broker: the public demo key and records dated in the "
+                "future are accepted (never use it for real data)"
+            )
+        self._broker_known = True
 
     def persons_in_state(self) -> float:
         """Persons in this worker's local state (an estimate for RocksDB)."""
@@ -208,6 +236,7 @@ class DecisionEngine:
     async def _decide(self, stream: Any) -> AsyncIterator[int]:
         batches = stream.take_events(self.options.batch_size, self.options.batch_within_s)
         async for events in batches:
+            await self._learn_broker()
             messages = [event.message for event in events]
             output = self.processor.process(messages)
             self.emit(output)
@@ -225,7 +254,7 @@ class DecisionEngine:
                     record, subject=record.get("person_ref"), event_id=decision.id
                 )
             )
-        messages += [r.to_message(source="databus-worker") for r in output.dead_letters]
+        messages += [d.rejection.to_message(source="databus-worker") for d in output.dead_letters]
         return messages
 
     def emit(self, output: Output) -> None:
@@ -244,11 +273,13 @@ def count(output: Output) -> None:
         record = decision.record
         kind = getattr(record, "decision", None) or getattr(record, "kind", "other")
         metrics.WORKER_DECISIONS.labels(decision.dataset, kind).inc()
-    for rejection in output.dead_letters:
-        metrics.WORKER_DEAD_LETTERS.labels(rejection.dataset).inc()
+    for letter in output.dead_letters:
+        metrics.WORKER_DEAD_LETTERS.labels(letter.rejection.dataset, letter.reason).inc()
     if output.ticks:
         metrics.WORKER_EVENTS.labels(CLOCK.name).inc(output.ticks)
         metrics.WORKER_LAST_TICK.set_to_current_time()
+    for kind, ticks in output.tick_kinds.items():
+        metrics.WORKER_TICKS.labels(kind).inc(ticks)
 
 
 #: Messages of a fetch whose latency is observed (evenly spread, plus the last).

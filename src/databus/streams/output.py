@@ -108,7 +108,8 @@ class BatchOutput:
         self._persisted: dict[int, int] = {}
         self._tail: asyncio.Future[None] | None = None
 
-    async def _started(self) -> AIOKafkaProducer:
+    async def started(self) -> AIOKafkaProducer:
+        """The producer, started on first use."""
         if self._producer is None:
             options = producer_options(self._settings, linger_ms=5)
             options["client_id"] = f"{self._settings.client_id}-worker"
@@ -128,7 +129,7 @@ class BatchOutput:
     ) -> Awaitable[None]:
         """Queue ``messages`` on the producer; the result completes when Kafka has
         acknowledged them and then ``changes`` (sent after them)."""
-        producer = await self._started()
+        producer = await self.started()
         sent = [
             await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
         ]

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from databus.catalog import CATALOG, CLOCK
+from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
 from databus.records import ClockTick
@@ -28,7 +29,7 @@ def engine(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> DecisionEngine:
     engine = DecisionEngine(
         settings,
         load_policy(),
-        EngineOptions(store="memory://", datadir=tmp_path, batch_path=False),
+        EngineOptions(store="memory://", datadir=tmp_path, batch_path=False, demo_broker=False),
     )
     emitted: list[Output] = []
     monkeypatch.setattr(engine, "emit", emitted.append)
@@ -44,7 +45,12 @@ def _message(dataset: str, citizen_id: str, **fields: Any) -> Message:
 
 
 async def _put(agent: Any, message: Message, topic: str | None = None) -> None:
-    await agent.put(value=message.value, key=message.key, headers=message.headers)
+    """Put ``message`` on the partition its key hashes to, as a producer would."""
+    assert message.key is not None
+    partition = default_partition(message.key, 4)
+    await agent.put(
+        value=message.value, key=message.key, headers=message.headers, partition=partition
+    )
 
 
 async def test_evidence_for_a_pensioner_is_confirmed_and_state_kept(
@@ -84,7 +90,8 @@ async def test_a_poison_message_is_dead_lettered_and_the_agent_goes_on(
     outputs: list[Output] = engine.emitted  # type: ignore[attr-defined]
     dead = [r for output in outputs for r in output.dead_letters]
     assert len(dead) >= 1
-    assert "invalid hrss.pensioner.v1" in dead[0].reasons[0].message
+    assert "invalid hrss.pensioner.v1" in dead[0].rejection.reasons[0].message
+    assert dead[0].reason == "undecodable"
     assert engine.state.get(pensioner.key) is not None
 
 

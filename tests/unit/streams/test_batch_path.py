@@ -37,7 +37,9 @@ def _sample(name: str, **labels: str) -> float:
 def engine(tmp_path: Any) -> DecisionEngine:
     settings = Settings(bootstrap_servers="127.0.0.1:1", partitions=PARTITIONS)
     return DecisionEngine(
-        settings, load_policy(), EngineOptions(store="memory://", datadir=tmp_path)
+        settings,
+        load_policy(),
+        EngineOptions(store="memory://", datadir=tmp_path, demo_broker=False),
     )
 
 
@@ -49,7 +51,7 @@ def _record(dataset: str, citizen_id: str, offset: int, **fields: Any) -> Any:
     partition = default_partition(message.key, PARTITIONS)
     return SimpleNamespace(
         topic=message.topic, partition=partition, offset=offset, key=message.key,
-        value=message.value, headers=message.headers, timestamp=1_767_225_600_000,
+        value=message.value, headers=message.headers, timestamp=1_780_272_000_000,
     )  # fmt: skip
 
 
@@ -104,9 +106,16 @@ async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
         return asyncio.sleep(0)
 
     monkeypatch.setattr(engine._output, "write", write)
-    before = _sample("databus_worker_dead_letters_total", topic="hrss.pensioner.v1")
+    before = _sample(
+        "databus_worker_dead_letters_total", topic="hrss.pensioner.v1", reason="undecodable"
+    )
     await (await engine.handle([bad, good]))
-    assert _sample("databus_worker_dead_letters_total", topic="hrss.pensioner.v1") == before + 1
+    assert (
+        _sample(
+            "databus_worker_dead_letters_total", topic="hrss.pensioner.v1", reason="undecodable"
+        )
+        == before + 1
+    )
     [messages] = written
     assert [m.topic for m in messages] == ["dlq.rejected.v1"]
     assert f"hrss.pensioner.v1[{good.partition}]@0" in (messages[0].value or b"").decode()
