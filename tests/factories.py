@@ -33,7 +33,7 @@ SOURCE_SAMPLES: dict[str, dict[str, object]] = {
     "health.physical_exam.v1": {"exam_id": "E-1", "institution_code": "C370102007"},
     "health.death_certificate.v1": {
         "certificate_no": "DC-1",
-        "date_of_death": "2026-04-29",
+        "date_of_death": "2026-02-27",
         "institution_code": "H370104002",
     },
     "transport.transit_tap.v1": {
@@ -44,10 +44,24 @@ SOURCE_SAMPLES: dict[str, dict[str, object]] = {
     },
     "civil.funeral.v1": {
         "record_no": "FH-1",
-        "date_of_death": "2026-04-29",
+        "date_of_death": "2026-02-27",
         "funeral_home_code": "FH370104",
     },
     "police.household.v1": {"event": "registered", "region_code": "370102"},
+    **{
+        f"{owner}.retraction.v1": {
+            "dataset": dataset,
+            "record_id": "0123456789abcdef0123456789abcdef",
+            "reason": "published for the wrong person",
+        }
+        for owner, dataset in (
+            ("hrss", "hrss.face_authentication.v1"),
+            ("health", "health.death_certificate.v1"),
+            ("transport", "transport.transit_tap.v1"),
+            ("civil", "civil.funeral.v1"),
+            ("police", "police.household.v1"),
+        )
+    },
 }
 
 

@@ -42,3 +42,15 @@ async def cluster_id(client: Any) -> str | None:
     response = await client.send(node, MetadataRequest([]))
     found = getattr(response, "cluster_id", None)
     return found if isinstance(found, str) else None
+
+
+async def on_demo_broker(settings: Any) -> bool:
+    """Whether the brokers of ``settings`` (databus.settings.Settings) are a demo broker."""
+    from aiokafka import AIOKafkaClient  # noqa: PLC0415 - keep this module light to import
+
+    client = AIOKafkaClient(**settings.kafka_client_options())
+    await client.bootstrap()
+    try:
+        return is_demo_cluster(await cluster_id(client))
+    finally:
+        await client.close()

@@ -5,13 +5,25 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import click
 
+from databus.errors import DatabusError
+from databus.governance.operations import operation_record, record_operation
 from databus.metrics import DEFAULT_HOST
+from databus.records.audit import OperationAction
 from databus.rules import load_policy
+from databus.sandbox import on_demo_broker
 from databus.settings import Settings
-from databus.streams.clock import local_today, publish_ticks
+from databus.streams.clock import (
+    MAX_TICK_GAP_DAYS,
+    days_to_tick,
+    last_tick,
+    local_today,
+    publish_ticks,
+    tick_problems,
+)
 
 
 @click.command()
@@ -80,10 +92,129 @@ def clock() -> None:
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="The day that has begun (default: today in the policy's time zone).",
 )
+@click.option(
+    "--allow-future",
+    is_flag=True,
+    help="Tick a day after tomorrow: deadlines up to it fall due now (needs --reason).",
+)
+@click.option(
+    "--allow-gap",
+    is_flag=True,
+    help=f"Tick a day more than {MAX_TICK_GAP_DAYS} days after the last tick, skipping the "
+    "days between (needs --reason).",
+)
+@click.option(
+    "--fill", is_flag=True, help="Tick every day from the last tick up to --date, in order."
+)
+@click.option("--reason", help="Why (recorded in audit.operations.v1).")
 @click.pass_obj
-def tick(settings: Settings, as_of: dt.datetime | None) -> None:
-    """Publish one tick to every partition of system.clock.v1."""
+def tick(
+    settings: Settings,
+    *,
+    as_of: dt.datetime | None,
+    allow_future: bool,
+    allow_gap: bool,
+    fill: bool,
+    reason: str | None,
+) -> None:
+    """Publish one tick to every partition of system.clock.v1 (guarded, audited)."""
     policy = load_policy(settings.policy_file)
-    day = as_of.date() if as_of else local_today(policy.time_zone)
-    count = asyncio.run(publish_ticks(settings, day))
-    click.echo(f"ticked {day} on {count} partitions")
+    today = local_today(policy.time_zone)
+    day = as_of.date() if as_of else today
+    if (allow_future or allow_gap) and not reason:
+        raise click.UsageError("--allow-future and --allow-gap need --reason")
+    asyncio.run(
+        _tick(
+            settings, day, today=today, allow_future=allow_future, allow_gap=allow_gap,
+            fill=fill, reason=reason,
+        )
+    )  # fmt: skip
+
+
+async def _tick(
+    settings: Settings,
+    day: dt.date,
+    *,
+    today: dt.date,
+    allow_future: bool,
+    allow_gap: bool,
+    fill: bool,
+    reason: str | None,
+) -> None:
+    last = await last_tick(settings)
+    demo = await on_demo_broker(settings)
+    problems = tick_problems(
+        day, today=today, last=last, allow_future=allow_future or demo, allow_gap=allow_gap or fill
+    )
+    forced = [name for name, on in (("future", allow_future), ("gap", allow_gap)) if on]
+    details = {
+        "as_of": day.isoformat(),
+        "last_tick": None if last is None else last.isoformat(),
+        "today": today.isoformat(),
+        "forced": forced,
+        "fill": fill,
+        "demo_broker": demo,
+    }
+    if problems:
+        await _audit(settings, "clock.tick", "refused", reason, details | {"problems": problems})
+        raise DatabusError("refused: " + "; ".join(problems))
+    await _audit(settings, "clock.tick", "done", reason, details)
+    for each in days_to_tick(day, last, fill=fill):
+        count = await publish_ticks(settings, each)
+        click.echo(f"ticked {each} on {count} partitions")
+
+
+@clock.command("reset")
+@click.option(
+    "--to",
+    "to_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    required=True,
+    help="The day the bus really is at: every tick for a later day is withdrawn.",
+)
+@click.option("--reason", required=True, help="Why (recorded in audit.operations.v1).")
+@click.pass_obj
+def reset(settings: Settings, *, to_day: dt.datetime, reason: str) -> None:
+    """Undo ticks for days after --to: the workers reinstate what they decided (pensions
+    suspended by them resume, allowance tiers they raised go back), and are audited."""
+    policy = load_policy(settings.policy_file)
+    asyncio.run(_reset(settings, to_day.date(), local_today(policy.time_zone), reason))
+
+
+async def _reset(settings: Settings, day: dt.date, today: dt.date, reason: str) -> None:
+    last = await last_tick(settings)
+    details = {
+        "to": day.isoformat(),
+        "last_tick": None if last is None else last.isoformat(),
+        "today": today.isoformat(),
+    }
+    problems = []
+    if day > today + dt.timedelta(days=1):
+        problems.append(f"{day} is after tomorrow (today is {today}): reset to a real day")
+    if last is None or last <= day:
+        problems.append(f"the bus is at {last or 'no tick yet'}: no tick after {day} to withdraw")
+    if problems:
+        await _audit(settings, "clock.reset", "refused", reason, details | {"problems": problems})
+        raise DatabusError("refused: " + "; ".join(problems))
+    await _audit(settings, "clock.reset", "done", reason, details)
+    count = await publish_ticks(settings, day, reset=True, reason=reason)
+    click.echo(f"reset the clock to {day} on {count} partitions (ticks after it withdrawn)")
+
+
+async def _audit(
+    settings: Settings,
+    action: OperationAction,
+    outcome: str,
+    reason: str | None,
+    details: dict[str, Any],
+) -> None:
+    """Record the action first: one that cannot be audited is not done. A refusal that
+    cannot be recorded is still refused (and says so)."""
+    record = operation_record(settings, action, outcome, reason=reason, details=details)
+    try:
+        await record_operation(settings, record)
+    except DatabusError as failed:
+        if outcome == "refused":
+            click.echo(f"warning: the refusal could not be recorded: {failed}", err=True)
+            return
+        raise DatabusError(f"not done, because it could not be audited: {failed}") from failed
