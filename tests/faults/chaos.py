@@ -48,8 +48,10 @@ CATCH_UP_LIMIT_S = 180.0
 class WorkerProcess:
     """``databus worker`` as a process of its own, started, killed and restarted."""
 
-    def __init__(self, settings: Settings, data_dir: Path, log_path: Path) -> None:
+    def __init__(self, settings: Settings, data_dir: Path, log_path: Path, *extra: str) -> None:
         self.settings = settings
+        self.extra = extra
+        """More ``databus worker`` options (``--web-port P``, say)."""
         self.data_dir = data_dir
         self.log_path = log_path
         self.starts = 0
@@ -68,7 +70,7 @@ class WorkerProcess:
         verbose = ["-v"] if os.environ.get("DATABUS_FAULT_VERBOSE") else []
         command = [sys.executable, "-m", "databus", *verbose, "worker"]
         command += ["--data-dir", str(self.data_dir)]
-        command += ["--session-timeout", str(SESSION_TIMEOUT_S)]
+        command += ["--session-timeout", str(SESSION_TIMEOUT_S), *self.extra]
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.starts + 1}\n".encode())
             log.flush()
