@@ -602,8 +602,17 @@ def test_k8s_worker_wiring() -> None:
     (container,) = k8s_workers()
     ports = {port["name"]: port["containerPort"] for port in container["ports"]}
     assert ports["web"] == int(option_value(container["args"], "--web-port"))
-    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+    for probe, path in (
+        ("startupProbe", "/readyz"),
+        ("livenessProbe", "/livez"),
+        ("readinessProbe", "/readyz"),
+    ):
         assert container[probe]["httpGet"]["port"] in ports, probe
+        assert container[probe]["httpGet"]["path"] == path, probe
+    assert option_value(container["args"], "--web-host") == "0.0.0.0"  # the pod's network
+    (policy,) = k8s_kind("NetworkPolicy")
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
+    assert [p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]] == ["web"]
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     volumes = {v["name"] for v in template["spec"]["volumes"]}
     assert set(mounts) <= volumes
