@@ -21,6 +21,7 @@ from databus.streams.clock import (
     days_to_tick,
     last_tick,
     local_today,
+    publish_days,
     publish_ticks,
     tick_problems,
 )
@@ -159,9 +160,10 @@ async def _tick(
         await _audit(settings, "clock.tick", "refused", reason, details | {"problems": problems})
         raise DatabusError("refused: " + "; ".join(problems))
     await _audit(settings, "clock.tick", "done", reason, details)
-    for each in days_to_tick(day, last, fill=fill):
-        count = await publish_ticks(settings, each)
-        click.echo(f"ticked {each} on {count} partitions")
+    days = days_to_tick(day, last, fill=fill)
+    count = await publish_days(settings, days)
+    shown = str(day) if len(days) == 1 else f"{days[0]} to {day} ({len(days)} days)"
+    click.echo(f"ticked {shown} on {count} partitions")
 
 
 @clock.command("reset")

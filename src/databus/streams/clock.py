@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -169,23 +169,36 @@ async def publish_ticks(
 ) -> int:
     """Publish one tick (or reset) for ``as_of`` to every partition; returns the
     partition count."""
+    return await publish_days(settings, [as_of], reset=reset, reason=reason)
+
+
+async def publish_days(
+    settings: Settings,
+    days: Sequence[dt.date],
+    *,
+    reset: bool = False,
+    reason: str | None = None,
+) -> int:
+    """Publish a tick for each of ``days`` in order to every partition, each day's ticks
+    acknowledged before the next day's are sent; returns the partition count."""
     producer = AIOKafkaProducer(**producer_options(settings))
     await producer.start()
     try:
         await require_topics(producer.client, [CLOCK.topic], settings, access="write")
         partitions = sorted(await producer.partitions_for(CLOCK.topic))
         encoder = Encoder(CLOCK, CLOCK_SOURCE)
-        data = tick_value(as_of, reset=reset, reason=reason)
-        pending = []
-        for partition in partitions:
-            message = encoder.encode(data, event_id=tick_id(as_of, partition, reset=reset))
-            pending.append(
-                await producer.send(
-                    CLOCK.topic, message.value, partition=partition, headers=message.headers
+        for day in days:
+            data = tick_value(day, reset=reset, reason=reason)
+            pending = []
+            for partition in partitions:
+                message = encoder.encode(data, event_id=tick_id(day, partition, reset=reset))
+                pending.append(
+                    await producer.send(
+                        CLOCK.topic, message.value, partition=partition, headers=message.headers
+                    )
                 )
-            )
-        for future in pending:
-            await future
+            for future in pending:
+                await future
         return len(partitions)
     finally:
         await producer.stop()
