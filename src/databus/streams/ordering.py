@@ -4,8 +4,9 @@ Kafka orders records within a partition, not across topics. A worker that is beh
 reads partition *p* of several topics at different speeds: the small clock topic runs
 ahead of the large transit topic, so a day's tick would be handled before that day's
 evidence — and a pensioner with evidence on the bus would be suspended. So records wait
-in per-partition buffers and leave them in timestamp order (Kafka's ``CreateTime``;
-sources before barriers on equal times), as Kafka Streams picks among the partitions
+in per-partition buffers and leave them in timestamp order (the Kafka timestamp: the
+broker's ``LogAppendTime`` on the source topics and the clock; sources before barriers
+on equal times), as Kafka Streams picks among the partitions
 of a task. A *barrier* record (a clock tick) leaves only when every other topic of its
 partition is known to hold nothing older: either a later record of that topic is
 buffered, or the consumer's position in that partition has reached its end offset,
