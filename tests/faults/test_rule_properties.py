@@ -83,8 +83,10 @@ def death_records(draw: st.DrawFn, days: st.SearchStrategy[int]) -> Make:
 
 @st.composite
 def pensioner_records(draw: st.DrawFn, days: st.SearchStrategy[int]) -> Make:
-    when = _at(draw(days), draw(st.integers(0, 47)))
-    start = _date(draw(st.integers(-800, 600)))
+    arrives = draw(days)
+    when = _at(arrives, draw(st.integers(0, 47)))
+    # The contract refuses a benefit_start more than a year after the record.
+    start = _date(draw(st.integers(-800, arrives + 366)))
     status = draw(st.sampled_from(["active", "active", "terminated"]))
     account = draw(st.sampled_from(["PA-1", "PA-2"]))
     return lambda i: pensioner(i, when, benefit_start=start, status=status, account=account)

@@ -79,6 +79,19 @@ def _pensioner(offset: int, half_hours: int, start: int, status: str) -> Make:
     return lambda event_id: pensioner(event_id, when, benefit_start=begins, status=status)
 
 
+ANNOUNCED = 366
+"""The contract refuses a ``benefit_start`` more than a year after its record."""
+
+
+@st.composite
+def _pensioners(draw: st.DrawFn, day: st.SearchStrategy[int]) -> Make:
+    """A pensioner record whose benefit starts at most a year after the record."""
+    offset = draw(day)
+    start = draw(st.integers(-800, offset + ANNOUNCED))
+    status = draw(st.sampled_from(["active", "active", "terminated"]))
+    return _pensioner(offset, draw(st.integers(0, 47)), start, status)
+
+
 def _household(offset: int, half_hours: int, event: str, age: int, region: str) -> Make:
     when, born = _moment(offset, half_hours), (BASE - dt.timedelta(days=age)).isoformat()
     return lambda event_id: household(event_id, when, event, born=born, region=region)
@@ -100,13 +113,7 @@ def _specs(span: int) -> st.SearchStrategy[Make | Tick | Ticks | Again]:
     life = st.builds(
         _life, day, half_hours, st.sampled_from(["face", "exam", "visit", "tap"]), st.booleans()
     )
-    pension = st.builds(
-        _pensioner,
-        day,
-        half_hours,
-        st.integers(-800, 900),
-        st.sampled_from(["active", "active", "terminated"]),
-    )
+    pension = _pensioners(day)
     home = st.builds(
         _household,
         day,
@@ -138,7 +145,7 @@ def histories(draw: st.DrawFn, span: int = 900, size: int = 40) -> list[Step]:
     specs = _specs(span)
     first = draw(st.lists(st.sampled_from(["pensioner", "household"]), max_size=2))
     plan: list[Make | Tick | Ticks | Again] = [
-        _pensioner(0, 0, draw(st.integers(-800, span)), "active")
+        _pensioner(0, 0, draw(st.integers(-800, ANNOUNCED)), "active")
         if kind == "pensioner"
         else _household(0, 0, "registered", draw(st.integers(75 * 365, 101 * 365)), "370102")
         for kind in first
