@@ -1,9 +1,13 @@
-"""The local broker's pure parts: rendered config, cluster ids, tool and cache checks."""
+"""The local broker's pure parts: rendered config, cluster ids, data-dir kinds, tool and
+cache checks."""
 
 from __future__ import annotations
 
 import base64
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +15,7 @@ import pytest
 from databus.errors import BrokerError
 from databus.ops import kafka_dist
 from databus.ops.broker import LocalBroker, new_cluster_id, render_server_properties
+from databus.ops.broker_data import FormattedData, formatted_data, refuse_other_kind
 from databus.ops.broker_security import BrokerSecurity
 from databus.ops.kafka_dist import (
     KAFKA_VERSION,
@@ -19,6 +24,8 @@ from databus.ops.kafka_dist import (
     ensure_kafka_libs,
     find_kafka_pom,
 )
+from databus.ops.tls import BrokerTls
+from databus.sandbox import is_demo_cluster, new_demo_cluster_id
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -163,16 +170,24 @@ def test_status_without_pid_file_is_not_running(tmp_path: Path) -> None:
     assert status.bootstrap == "127.0.0.1:29092"
 
 
+KEY_PEM = "-----BEGIN PRIVATE KEY-----\nMIGHAgEA\n-----END PRIVATE KEY-----\n"
+CHAIN_PEM = "-----BEGIN CERTIFICATE-----\nMIIBvDCC\n-----END CERTIFICATE-----\n"
+TLS = BrokerTls(Path("/srv/kafka/tls/ca.pem"), KEY_PEM, CHAIN_PEM)
+
+
 @pytest.fixture
-def secure_properties() -> dict[str, str]:
-    return parse_properties(
-        render_server_properties(
-            data_dir=Path("/srv/kafka/data"),
-            port=29092,
-            controller_port=29093,
-            security=BrokerSecurity("s3cret-Pass_word"),
-        )
+def secure_text() -> str:
+    return render_server_properties(
+        data_dir=Path("/srv/kafka/data"),
+        port=29092,
+        controller_port=29093,
+        security=BrokerSecurity("s3cret-Pass_word", TLS),
     )
+
+
+@pytest.fixture
+def secure_properties(secure_text: str) -> dict[str, str]:
+    return parse_properties(secure_text)
 
 
 @pytest.mark.parametrize(
@@ -180,15 +195,21 @@ def secure_properties() -> dict[str, str]:
     [
         pytest.param(
             "listeners",
-            "SASL_PLAINTEXT://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093",
-            id="sasl-listeners",
+            "SASL_SSL://127.0.0.1:29092,CONTROLLER://127.0.0.1:29093",
+            id="tls-listeners",
         ),
-        pytest.param("advertised.listeners", "SASL_PLAINTEXT://127.0.0.1:29092", id="advertised"),
-        pytest.param("inter.broker.listener.name", "SASL_PLAINTEXT", id="inter-broker"),
+        pytest.param("advertised.listeners", "SASL_SSL://127.0.0.1:29092", id="advertised"),
+        pytest.param("inter.broker.listener.name", "SASL_SSL", id="inter-broker"),
         pytest.param(
             "listener.security.protocol.map",
-            "CONTROLLER:SASL_PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT",
-            id="no-plaintext-listener",
+            "CONTROLLER:SASL_SSL,SASL_SSL:SASL_SSL",
+            id="no-plaintext-listener-not-even-the-controller",
+        ),
+        pytest.param("ssl.keystore.type", "PEM", id="pem-key-store"),
+        pytest.param("ssl.truststore.type", "PEM", id="pem-trust-store"),
+        pytest.param("ssl.truststore.location", "/srv/kafka/tls/ca.pem", id="trusts-our-ca"),
+        pytest.param(
+            "ssl.endpoint.identification.algorithm", "https", id="controller-checks-host-name"
         ),
         pytest.param("sasl.enabled.mechanisms", "SCRAM-SHA-512", id="scram-for-clients"),
         pytest.param("sasl.mechanism.controller.protocol", "PLAIN", id="plain-to-controller"),
@@ -207,8 +228,19 @@ def test_secure_server_properties(
     assert secure_properties[key] == expected
 
 
+def test_secure_server_properties_carry_the_pem_key_and_chain_as_escaped_lines(
+    secure_text: str, secure_properties: dict[str, str]
+) -> None:
+    # Java reads ``\n`` in a properties value as a line break: the PEM survives intact.
+    assert "ssl.keystore.key=-----BEGIN PRIVATE KEY-----\\nMIGHAgEA\\n" in secure_text
+    unescaped = {k: v.replace("\\n", "\n") for k, v in secure_properties.items()}
+    assert unescaped["ssl.keystore.key"] == KEY_PEM
+    assert unescaped["ssl.keystore.certificate.chain"] == CHAIN_PEM
+    assert "ssl.key.password" not in secure_properties
+
+
 def test_secure_server_properties_log_in_as_admin(secure_properties: dict[str, str]) -> None:
-    scram = secure_properties["listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config"]
+    scram = secure_properties["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
     plain = secure_properties["listener.name.controller.plain.sasl.jaas.config"]
     assert 'username="admin" password="s3cret-Pass_word";' in scram
     assert 'user_admin="s3cret-Pass_word";' in plain
@@ -218,11 +250,14 @@ def test_secure_server_properties_log_in_as_admin(secure_properties: dict[str, s
 @pytest.mark.parametrize("password", ["", "with,comma", 'with"quote', "with space", "a=b"])
 def test_admin_passwords_that_break_jaas_or_scram_syntax_are_refused(password: str) -> None:
     with pytest.raises(BrokerError, match="admin password"):
-        BrokerSecurity(password)
+        BrokerSecurity(password, TLS)
 
 
-def test_admin_password_is_hidden_from_repr() -> None:
-    assert "s3cret" not in repr(BrokerSecurity("s3cret"))
+def test_admin_password_and_broker_key_are_hidden_from_repr() -> None:
+    shown = repr(BrokerSecurity("s3cret", TLS))
+
+    assert "s3cret" not in shown
+    assert "MIGHAgEA" not in shown
 
 
 def test_secure_broker_keeps_its_password_private(tmp_path: Path) -> None:
@@ -233,16 +268,135 @@ def test_secure_broker_keeps_its_password_private(tmp_path: Path) -> None:
 
     assert first == again
     assert first["sasl_username"] == "admin"
-    assert first["security_protocol"] == "SASL_PLAINTEXT"
     assert broker.admin_password_path.stat().st_mode & 0o777 == 0o600
 
 
-def test_data_formatted_in_one_mode_is_not_started_in_the_other(tmp_path: Path) -> None:
-    plain = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093)
-    plain.data_dir.mkdir(parents=True)
-    (plain.data_dir / "meta.properties").write_text("formatted\n")
-    secure = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093, secure=True)
+def test_secure_broker_clients_speak_tls_and_trust_only_its_ca(tmp_path: Path) -> None:
+    broker = LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093, secure=True)
 
-    with pytest.raises(BrokerError, match="created in plaintext mode; start it without --secure"):
-        secure._refuse_other_mode()
-    plain._refuse_other_mode()
+    settings = broker.admin_settings()
+
+    assert settings["security_protocol"] == "SASL_SSL"
+    assert settings["ssl_cafile"] == broker.state_dir / "broker" / "tls" / "ca.pem"
+
+
+# --- what a data directory was formatted as -------------------------------------------
+
+
+def formatted_as(broker: LocalBroker, cluster_id: str, mode: str | None = None) -> None:
+    """Leave ``broker``'s data dir as ``StorageTool format`` (and our mode file) would."""
+    broker.data_dir.mkdir(parents=True)
+    (broker.data_dir / "meta.properties").write_text(
+        f"#\n#Thu Jan 01 00:00:00 UTC 2026\nnode.id=1\nversion=1\ncluster.id={cluster_id}\n"
+    )
+    if mode is not None:
+        broker.mode_path.write_text(mode + "\n")
+
+
+def local(tmp_path: Path, **kinds: bool) -> LocalBroker:
+    return LocalBroker(tmp_path / "state", tmp_path / "cache", 29092, 29093, **kinds)
+
+
+@pytest.mark.parametrize(
+    ("formatted", "mode", "kinds", "message"),
+    [
+        pytest.param(
+            "plain", "plaintext", {"secure": True},
+            "created in plaintext mode; start it without --secure", id="plaintext-as-secure",
+        ),
+        pytest.param(
+            "plain", "sasl-scram", {}, "created in sasl-scram mode; start it with --secure",
+            id="secure-as-plaintext",
+        ),
+        pytest.param(
+            "plain", None, {"secure": True}, "created in plaintext mode",
+            id="formatted-before-secure-mode-existed",
+        ),
+        pytest.param(
+            "demo", "plaintext", {}, "is a demo broker (demo cluster id); start it with --demo",
+            id="demo-without-demo",
+        ),
+        pytest.param(
+            "plain", "plaintext", {"demo": True}, "is not a demo broker", id="plain-as-demo",
+        ),
+    ],
+)  # fmt: skip
+def test_data_formatted_as_one_kind_is_not_started_as_another(
+    tmp_path: Path, formatted: str, mode: str | None, kinds: dict[str, bool], message: str
+) -> None:
+    broker = local(tmp_path, **kinds)
+    formatted_as(broker, new_demo_cluster_id() if formatted == "demo" else new_cluster_id(), mode)
+    assert shutil.which("java"), "start() looks for java first (no JVM is started here)"
+
+    with pytest.raises(BrokerError, match=re.escape(message)) as refused:
+        broker.start()
+
+    assert "\n" not in str(refused.value)
+    assert not broker.config_path.exists()  # refused before writing or launching anything
+
+
+@pytest.mark.parametrize(
+    ("formatted", "mode", "kinds"),
+    [
+        pytest.param("plain", "plaintext", {}, id="plaintext"),
+        pytest.param("plain", "sasl-scram", {"secure": True}, id="secure"),
+        pytest.param("demo", "plaintext", {"demo": True}, id="demo"),
+    ],
+)
+def test_data_of_the_same_kind_is_accepted(
+    tmp_path: Path, formatted: str, mode: str, kinds: dict[str, bool]
+) -> None:
+    broker = local(tmp_path, **kinds)
+    cluster_id = new_demo_cluster_id() if formatted == "demo" else new_cluster_id()
+    formatted_as(broker, cluster_id, mode)
+
+    found = formatted_data(broker.data_dir, broker.mode_path)
+
+    assert found == FormattedData(cluster_id, mode)
+    refuse_other_kind(found, data_dir=broker.data_dir, **{"secure": False, "demo": False} | kinds)
+    assert broker.status().demo is (formatted == "demo")
+
+
+def test_demo_and_secure_cannot_be_combined(tmp_path: Path) -> None:
+    with pytest.raises(BrokerError, match="a demo broker is a local sandbox"):
+        local(tmp_path, secure=True, demo=True)
+
+
+def test_plain_cluster_ids_are_never_demo_ids() -> None:
+    assert not any(is_demo_cluster(new_cluster_id()) for _ in range(2000))
+    assert is_demo_cluster(new_demo_cluster_id())
+
+
+def test_a_running_secure_broker_without_tls_gets_a_restart_message(tmp_path: Path) -> None:
+    """A broker an older databus started in secure mode (SASL_PLAINTEXT listeners) would
+    leave SASL_SSL clients waiting on a protocol it does not speak: say so instead."""
+    broker = local(tmp_path, secure=True)
+    formatted_as(broker, new_cluster_id(), "sasl-scram")
+    broker.config_path.write_text(
+        "advertised.listeners=SASL_PLAINTEXT://127.0.0.1:29092\n"
+        "sasl.enabled.mechanisms=SCRAM-SHA-512\n"
+    )
+    # A process that looks like our broker in `ps` (the way stop() recognises it).
+    older = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "kafka.Kafka",
+            str(broker.config_path),
+        ]
+    )
+    try:
+        broker.pid_path.write_text(f"{older.pid}\n")
+        status = broker.status()
+        assert (status.running, status.secure, status.tls) == (True, True, False)
+
+        with pytest.raises(BrokerError, match="runs in secure mode without TLS") as refused:
+            broker.start()
+
+        assert "databus broker stop --state-dir" in str(refused.value)
+        assert "\n" not in str(refused.value)
+        assert older.poll() is None  # refused, not stopped behind the user's back
+    finally:
+        older.kill()
+        older.wait()

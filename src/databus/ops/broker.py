@@ -4,12 +4,21 @@ The jars come from Maven Central through ``deploy/kafka/pom.xml`` and are cached
 Kafka version; config, data, pid file and log live in ``<state_dir>/broker``. Only the
 process named by our pid file, and recognised by its command line, is ever stopped.
 
-In secure mode (``databus broker start --secure``) clients authenticate with SASL/SCRAM
-and the StandardAuthorizer enforces ACLs; the super user ``admin`` has a random
-password kept in ``<state_dir>/broker/admin.env``. The controller listener uses
-SASL/PLAIN with the same user (SCRAM credentials live in the metadata log, which the
-controller must read before it can check them), so no unauthenticated client is a
-super user, not even on loopback.
+Everything in the broker directory is private to the user (0700 directories, 0600
+files): it holds resident data and secrets, so the JVM runs with umask 077 and our own
+files are written that way.
+
+In secure mode (``databus broker start --secure``) every listener is SASL_SSL with
+certificates of a CA the project makes (``<state_dir>/broker/tls/``); clients verify
+them and authenticate with SASL/SCRAM, and the StandardAuthorizer enforces ACLs. The
+super user ``admin`` has a random password kept in ``<state_dir>/broker/admin.env``. The
+controller listener uses TLS and SASL/PLAIN with the same user (SCRAM credentials live
+in the metadata log, which the controller must read before it can check them), so no
+unauthenticated client is a super user, not even on loopback.
+
+A *demo broker* (``--demo``) is formatted with a demo cluster id
+(:func:`databus.sandbox.new_demo_cluster_id`): the only kind of broker where the public
+demo key works. It stays one for the life of its data directory.
 """
 
 from __future__ import annotations
@@ -24,19 +33,32 @@ from typing import Any
 
 from databus.errors import BrokerError
 from databus.ops.broker_config import LOG4J2_XML, new_cluster_id, render_server_properties
+from databus.ops.broker_data import (
+    FormattedData,
+    formatted_data,
+    read_properties,
+    refuse_other_kind,
+)
 from databus.ops.broker_security import (
     PLAINTEXT_MODE,
     SECURE_MODE,
     BrokerSecurity,
+    admin_client_settings,
     env_file_text,
-    load_or_create_security,
-    write_private,
+    load_or_create_password,
 )
 from databus.ops.kafka_dist import (
     ensure_kafka_libs,
     exclusive_lock,
     require_tool,
     tail,
+)
+from databus.ops.private_files import (
+    PRIVATE_UMASK,
+    make_tree_private,
+    open_private_append,
+    private_dir,
+    write_private,
 )
 from databus.ops.processes import (
     LAUNCHED,
@@ -48,6 +70,8 @@ from databus.ops.processes import (
     port_is_free,
     terminate,
 )
+from databus.ops.tls import CA_FILE, ensure_broker_tls
+from databus.sandbox import is_demo_cluster, new_demo_cluster_id
 from databus.settings import Settings
 
 __all__ = [
@@ -96,6 +120,10 @@ class BrokerStatus:
     """Content of a pid file that does not name our broker."""
     secure: bool = False
     """The running broker requires SASL/SCRAM and enforces ACLs."""
+    tls: bool = False
+    """The running broker's listeners are TLS (secure mode since TLS came)."""
+    demo: bool = False
+    """The data directory was formatted as a demo broker."""
 
 
 class LocalBroker:
@@ -109,9 +137,14 @@ class LocalBroker:
         controller_port: int = 9093,
         *,
         secure: bool = False,
+        demo: bool = False,
     ) -> None:
         if port == controller_port:
             raise BrokerError(f"client and controller port must differ (both {port})")
+        if secure and demo:
+            raise BrokerError(
+                "a demo broker is a local sandbox: --demo and --secure cannot be combined"
+            )
         # Absolute: the config path is how we recognise our process in `ps`.
         self.state_dir = state_dir.expanduser().resolve()
         self.cache_dir = cache_dir.expanduser()
@@ -125,9 +158,12 @@ class LocalBroker:
         self.log_path = self.broker_dir / "broker.log"
         self.cluster_id_path = self.broker_dir / "cluster.id"
         self.secure = secure
+        self.demo = demo
         self.mode_path = self.broker_dir / "security"
         self.admin_password_path = self.broker_dir / "admin.password"
         self.admin_env_path = self.broker_dir / "admin.env"
+        self.tls_dir = self.broker_dir / "tls"
+        self.ca_path = self.tls_dir / CA_FILE
 
     @classmethod
     def from_settings(
@@ -138,6 +174,7 @@ class LocalBroker:
         port: int | None = None,
         controller_port: int | None = None,
         secure: bool = False,
+        demo: bool = False,
     ) -> LocalBroker:
         """The broker the settings describe, with per-call overrides (CLI options)."""
         return cls(
@@ -148,6 +185,7 @@ class LocalBroker:
                 controller_port if controller_port is not None else settings.controller_port
             ),
             secure=secure,
+            demo=demo,
         )
 
     @property
@@ -158,27 +196,33 @@ class LocalBroker:
     def status(self) -> BrokerStatus:
         """Read-only look at the pid file, the process and the client port."""
         raw_pid = self._read_pid_file()
+        formatted = self._formatted()
+        demo = formatted is not None and formatted.demo
         if raw_pid is None:
-            return BrokerStatus(False, False, None, self.bootstrap, None)
+            return BrokerStatus(False, False, None, self.bootstrap, None, demo=demo)
         pid = int(raw_pid) if raw_pid.isdigit() else None
         if pid is None or not self._is_our_broker(pid):
-            return BrokerStatus(False, False, None, self.bootstrap, raw_pid)
-        port = self._configured_port() or self.port
+            return BrokerStatus(False, False, None, self.bootstrap, raw_pid, demo=demo)
+        config = self._running_config()
+        port = _advertised_port(config) or self.port
         return BrokerStatus(
             True,
             port_accepts(port),
             pid,
             f"{BROKER_HOST}:{port}",
             None,
-            secure=self._configured_secure(),
+            secure="sasl.enabled.mechanisms" in config,
+            tls=config.get("advertised.listeners", "").startswith(("SASL_SSL:", "SSL:")),
+            demo=demo,
         )
 
     def admin_settings(self) -> dict[str, Any]:
         """:class:`~databus.settings.Settings` keyword arguments for this broker's super
-        user (secure mode), or just its address."""
+        user (secure mode: SASL_SSL, trusting the broker's CA), or just its address."""
         if not self.secure:
             return {"bootstrap_servers": self.bootstrap}
-        return load_or_create_security(self.admin_password_path).client_settings(self.bootstrap)
+        password = load_or_create_password(self.admin_password_path)
+        return admin_client_settings(self.bootstrap, password, self.ca_path)
 
     def is_running(self) -> bool:
         """Whether the broker this state directory belongs to is alive."""
@@ -187,8 +231,11 @@ class LocalBroker:
     def start(self, timeout: float = READY_TIMEOUT_S) -> str:
         """Start the broker unless it runs already; return its bootstrap address."""
         java = require_tool("java")
-        self.broker_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.broker_dir)
         with exclusive_lock(self.broker_dir / "start.lock"):
+            refuse_other_kind(
+                self._formatted(), secure=self.secure, demo=self.demo, data_dir=self.data_dir
+            )
             current = self.status()
             if current.running and current.pid is not None:
                 if current.bootstrap != self.bootstrap:
@@ -201,6 +248,13 @@ class LocalBroker:
                         f"the broker in {self.state_dir} already runs in {_mode(current.secure)} "
                         f"mode; stop it first to start it in {_mode(self.secure)} mode"
                     )
+                if current.secure and not current.tls:
+                    raise BrokerError(
+                        f"the broker in {self.state_dir} runs in secure mode without TLS "
+                        "(started by an older databus), so SASL_SSL clients cannot reach it; "
+                        f"restart it: databus broker stop --state-dir {self.state_dir}, then "
+                        "databus broker start --secure"
+                    )
                 if not current.ready:
                     self._wait_until_ready(current.pid, timeout)
                 logger.info("broker already running (pid %d)", current.pid)
@@ -209,8 +263,9 @@ class LocalBroker:
                 logger.info("removing stale pid file %s", self.pid_path)
                 self.pid_path.unlink(missing_ok=True)
             self._refuse_busy_ports()
-            self._refuse_other_mode()
             libs = ensure_kafka_libs(self.cache_dir)
+            if make_tree_private(self.broker_dir):
+                logger.info("made %s private to its owner (0700/0600)", self.broker_dir)
             self._write_config()
             self._format_storage(java, libs)
             pid = self._launch(java, libs)
@@ -260,45 +315,15 @@ class LocalBroker:
         command = command_line(pid)
         return command is not None and f"{MAIN_CLASS} {self.config_path}" in command
 
-    def _configured_port(self) -> int | None:
-        """The client port the running broker was started with (from its config)."""
+    def _running_config(self) -> dict[str, str]:
+        """The config the running broker was started with (rewritten only at a start)."""
         try:
-            lines = self.config_path.read_text().splitlines()
+            return read_properties(self.config_path.read_text())
         except FileNotFoundError:
-            return None
-        for line in lines:
-            key, _, value = line.partition("=")
-            if key.strip() == "advertised.listeners" and value.rpartition(":")[2].isdigit():
-                return int(value.rpartition(":")[2])
-        return None
+            return {}
 
-    def _configured_secure(self) -> bool:
-        """Whether the running broker's config enforces SASL (from its config)."""
-        try:
-            text = self.config_path.read_text()
-        except FileNotFoundError:
-            return False
-        return "\nsasl.enabled.mechanisms=" in text
-
-    def _formatted_mode(self) -> str | None:
-        """How the data directory was formatted; ``None`` before the first start."""
-        if not (self.data_dir / "meta.properties").is_file():
-            return None
-        try:
-            return self.mode_path.read_text().strip()
-        except FileNotFoundError:
-            return PLAINTEXT_MODE  # formatted before secure mode existed
-
-    def _refuse_other_mode(self) -> None:
-        """Users and ACLs live in the metadata log: a broker keeps the mode it began in."""
-        formatted = self._formatted_mode()
-        wanted = SECURE_MODE if self.secure else PLAINTEXT_MODE
-        if formatted is not None and formatted != wanted:
-            raise BrokerError(
-                f"the broker data in {self.data_dir} was created in {formatted} mode; start "
-                f"it {'with' if formatted == SECURE_MODE else 'without'} --secure, or use "
-                "another --state-dir"
-            )
+    def _formatted(self) -> FormattedData | None:
+        return formatted_data(self.data_dir, self.mode_path)
 
     def _refuse_busy_ports(self) -> None:
         for port in (self.port, self.controller_port):
@@ -310,10 +335,19 @@ class LocalBroker:
                 )
 
     def _security(self) -> BrokerSecurity | None:
-        return load_or_create_security(self.admin_password_path) if self.secure else None
+        """The password and the certificates (made on the first secure start)."""
+        if not self.secure:
+            return None
+        had_tls = self.ca_path.is_file()
+        security = BrokerSecurity(
+            load_or_create_password(self.admin_password_path), ensure_broker_tls(self.tls_dir)
+        )
+        if not had_tls:
+            logger.info("made a CA and a broker certificate in %s", self.tls_dir)
+        return security
 
     def _write_config(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.data_dir)
         security = self._security()
         config = render_server_properties(
             data_dir=self.data_dir,
@@ -321,10 +355,8 @@ class LocalBroker:
             controller_port=self.controller_port,
             security=security,
         )
-        if security is None:
-            self.config_path.write_text(config)
-        else:  # holds the admin password
-            write_private(self.config_path, config)
+        write_private(self.config_path, config)
+        if security is not None:
             write_private(
                 self.admin_env_path,
                 env_file_text(
@@ -332,9 +364,19 @@ class LocalBroker:
                     comment="The local broker's super user; `. admin.env` before databus commands.",
                 ),
             )
-        self.log4j_path.write_text(LOG4J2_XML)
-        if not self.cluster_id_path.is_file():
-            self.cluster_id_path.write_text(new_cluster_id() + "\n")
+        write_private(self.log4j_path, LOG4J2_XML)
+
+    def _cluster_id_to_format(self) -> str:
+        """The kept id if it is of the wanted kind (a demo id for a demo broker)."""
+        try:
+            kept: str | None = self.cluster_id_path.read_text().strip()
+        except FileNotFoundError:
+            kept = None
+        if kept and is_demo_cluster(kept) == self.demo:
+            return kept
+        cluster_id = new_demo_cluster_id() if self.demo else new_cluster_id()
+        write_private(self.cluster_id_path, cluster_id + "\n")
+        return cluster_id
 
     def _java_args(self, libs: Path, main_class: str) -> list[str]:
         """Logging config, classpath (Java expands the ``*``) and main class."""
@@ -347,9 +389,9 @@ class LocalBroker:
 
     def _format_storage(self, java: str, libs: Path) -> None:
         """Write the KRaft metadata the broker needs before its very first start."""
-        if (self.data_dir / "meta.properties").is_file():
+        if self._formatted() is not None:
             return
-        cluster_id = self.cluster_id_path.read_text().strip()
+        cluster_id = self._cluster_id_to_format()
         argv = [
             java,
             *self._java_args(libs, "kafka.tools.StorageTool"),
@@ -371,13 +413,14 @@ class LocalBroker:
                 text=True,
                 timeout=_FORMAT_TIMEOUT_S,
                 check=False,
+                umask=PRIVATE_UMASK,
             )
         except subprocess.TimeoutExpired as exc:
             raise BrokerError(f"formatting {self.data_dir} timed out") from exc
         if result.returncode != 0:
             output = tail((result.stdout + result.stderr).splitlines())
             raise BrokerError(f"cannot format {self.data_dir}:\n{output}")
-        self.mode_path.write_text((SECURE_MODE if self.secure else PLAINTEXT_MODE) + "\n")
+        write_private(self.mode_path, (SECURE_MODE if self.secure else PLAINTEXT_MODE) + "\n")
 
     def _launch(self, java: str, libs: Path) -> int:
         """Start the JVM detached from our session, so it outlives the CLI."""
@@ -389,7 +432,8 @@ class LocalBroker:
             *self._java_args(libs, MAIN_CLASS),
             str(self.config_path),
         ]
-        with self.log_path.open("ab") as log:
+        log = open_private_append(self.log_path)
+        try:
             process = subprocess.Popen(  # noqa: S603
                 argv,
                 stdin=subprocess.DEVNULL,
@@ -397,9 +441,12 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 cwd=self.broker_dir,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
+        finally:
+            os.close(log)
         LAUNCHED[process.pid] = process
-        self.pid_path.write_text(f"{process.pid}\n")
+        write_private(self.pid_path, f"{process.pid}\n")
         logger.info("launched broker pid %d, log %s", process.pid, self.log_path)
         return process.pid
 
@@ -422,3 +469,9 @@ class LocalBroker:
 
 def _mode(secure: bool) -> str:
     return "secure (SASL/SCRAM)" if secure else "plaintext"
+
+
+def _advertised_port(config: dict[str, str]) -> int | None:
+    """The client port of a config's (single) advertised listener."""
+    port = config.get("advertised.listeners", "").rpartition(":")[2]
+    return int(port) if port.isdigit() else None

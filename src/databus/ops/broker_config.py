@@ -9,7 +9,7 @@ import base64
 import uuid
 from pathlib import Path
 
-from databus.ops.broker_security import BrokerSecurity
+from databus.ops.broker_security import SECURE_PROTOCOL, BrokerSecurity
 from databus.ops.processes import LOOPBACK
 
 #: Console logging only: the broker's stdout is redirected to ``broker.log``.
@@ -44,12 +44,12 @@ def render_server_properties(
 ) -> str:
     """The ``server.properties`` of a single-node KRaft broker and controller.
 
-    Plaintext, or with ``security`` SASL/SCRAM for clients, SASL/PLAIN between broker
-    and controller, and ACLs enforced by the StandardAuthorizer. Pure so it can be
-    tested without Java.
+    Plaintext, or with ``security`` TLS on every listener (no plaintext listener is
+    left), SASL/SCRAM for clients, SASL/PLAIN between broker and controller, and ACLs
+    enforced by the StandardAuthorizer. Pure so it can be tested without Java.
     """
-    client = "SASL_PLAINTEXT" if security else "PLAINTEXT"
-    controller = "SASL_PLAINTEXT" if security else "PLAINTEXT"
+    client = SECURE_PROTOCOL if security else "PLAINTEXT"
+    controller = SECURE_PROTOCOL if security else "PLAINTEXT"
     properties = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
@@ -76,8 +76,9 @@ def render_server_properties(
 
 
 def _escape_property(value: str) -> str:
-    """Backslashes are escapes in Java properties files (think Windows paths)."""
-    return value.replace("\\", "\\\\")
+    """Backslashes are escapes in Java properties files (think Windows paths); a PEM
+    value's line breaks become ``\\n`` escapes."""
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 def new_cluster_id() -> str:

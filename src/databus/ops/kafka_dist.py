@@ -36,13 +36,18 @@ def tail(lines: list[str], count: int = _LOG_TAIL_LINES) -> str:
 
 @contextlib.contextmanager
 def exclusive_lock(path: Path) -> Iterator[None]:
-    """Serialise concurrent starts and downloads (two terminals, parallel test runs)."""
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    """Serialise concurrent starts and downloads (two terminals, parallel test runs).
+
+    The lock file is 0600: it may sit in the private broker directory."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+    finally:
+        os.close(descriptor)
 
 
 def require_tool(name: str) -> str:
