@@ -21,6 +21,23 @@ TIER_AGES: Final[dict[str, int]] = {"80-89": 80, "90-99": 90, "100+": 100}
 """The allowance tiers of the dataset contract and the age at which each begins."""
 
 _MAX_CENTS = 10**12
+_MAX_DAYS = 3660
+"""Longest span in days a policy may set (ten years): with every date on the bus before
+2200 (records.base.LATEST), a deadline, a reminder window or a retention computed from
+it stays far inside the calendar."""
+
+_BOUNDS: Final[dict[str, tuple[int, int]]] = {
+    "cycle_months": (1, 120),
+    "reminder_days": (0, _MAX_DAYS),
+    "confirmation_quiet_days": (0, _MAX_DAYS),
+    "weak_events": (1, 100),
+    "weak_window_days": (0, _MAX_DAYS),
+    "evidence_retention_days": (90, _MAX_DAYS),
+}
+"""The range of every integer of the policy. Upper bounds keep the rules' arithmetic in
+the calendar (``d + cycle_months`` for any day before 2200) and a person's state small
+(a weak run is looked for among at most ``weak_events`` days)."""
+_MAX_VERSION = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +89,20 @@ class Policy:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ConfigurationError(f"time_zone: unknown time zone {self.time_zone!r}") from exc
         object.__setattr__(self, "zone", zone)
-        for name, minimum in (
-            ("cycle_months", 1),
-            ("reminder_days", 0),
-            ("confirmation_quiet_days", 0),
-            ("weak_events", 1),
-            ("weak_window_days", 0),
-            ("evidence_retention_days", 90),
-        ):
+        for name, (minimum, maximum) in _BOUNDS.items():
             value = getattr(self, name)
-            if type(value) is not int or value < minimum:
-                raise ConfigurationError(f"{name}: expected an integer >= {minimum}, got {value!r}")
+            if type(value) is not int or not minimum <= value <= maximum:
+                raise ConfigurationError(
+                    f"{name}: expected an integer from {minimum} to {maximum}, got {value!r}"
+                )
         if self.evidence_retention_days < self.weak_window_days:
             raise ConfigurationError("evidence_retention_days: must be >= weak_window_days")
         for name in ("pension_rule_version", "allowance_rule_version"):
-            if not isinstance(getattr(self, name), str) or not getattr(self, name):
-                raise ConfigurationError(f"{name}: expected a non-empty string")
+            version = getattr(self, name)
+            if not isinstance(version, str) or not 0 < len(version) <= _MAX_VERSION:
+                raise ConfigurationError(
+                    f"{name}: expected a non-empty string of at most {_MAX_VERSION} characters"
+                )
         prefix = self.province_prefix
         if not (isinstance(prefix, str) and prefix.isascii() and prefix.isdigit()):
             raise ConfigurationError(f"province_prefix: expected 1-6 digits, got {prefix!r}")

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from databus.errors import ConfigurationError
-from databus.rules import Policy, Tier, load_policy
+from databus.records.base import EARLIEST, LATEST
+from databus.rules import Policy, Tier, load_policy, next_due, on_tick
+from tests.unit.rules.builders import face, household, pensioner, run, tick
 
 
 def test_packaged_policy_is_the_default_of_domain_md() -> None:
@@ -67,8 +69,48 @@ def test_operator_file_overrides_some_keys(tmp_path: Path) -> None:
         pytest.param("[pensions]\nx = 1\n", "unknown table [pensions]", id="unknown-table"),
         pytest.param(
             "[pension]\ncycle_months = 0\n",
-            "pension.cycle_months: expected an integer >= 1",
+            "pension.cycle_months: expected an integer from 1 to 120, got 0",
             id="zero",
+        ),
+        pytest.param(
+            "[pension]\ncycle_months = 121\n",
+            "pension.cycle_months: expected an integer from 1 to 120, got 121",
+            id="cycle-over-ten-years",
+        ),
+        pytest.param(
+            "[pension]\nreminder_days = 3661\n",
+            "pension.reminder_days: expected an integer from 0 to 3660, got 3661",
+            id="reminder-over-ten-years",
+        ),
+        pytest.param(
+            "[pension]\nconfirmation_quiet_days = 100000\n",
+            "pension.confirmation_quiet_days: expected an integer from 0 to 3660",
+            id="quiet-period-over-ten-years",
+        ),
+        pytest.param(
+            "[pension]\nweak_events = 101\n",
+            "pension.weak_events: expected an integer from 1 to 100, got 101",
+            id="too-many-weak-events",
+        ),
+        pytest.param(
+            "[pension]\nweak_window_days = 3661\nevidence_retention_days = 3660\n",
+            "pension.weak_window_days: expected an integer from 0 to 3660, got 3661",
+            id="weak-window-over-ten-years",
+        ),
+        pytest.param(
+            "[pension]\nevidence_retention_days = 9999999999\n",
+            "pension.evidence_retention_days: expected an integer from 90 to 3660",
+            id="retention-over-ten-years",
+        ),
+        pytest.param(
+            "[pension]\nreminder_days = -1\n",
+            "pension.reminder_days: expected an integer from 0 to 3660, got -1",
+            id="negative-days",
+        ),
+        pytest.param(
+            f'[allowance]\nrule_version = "{"v" * 65}"\n',
+            "allowance.rule_version: expected a non-empty string of at most 64 characters",
+            id="rule-version-too-long",
         ),
         pytest.param(
             '[pension]\ncycle_months = "12"\n',
@@ -82,7 +124,7 @@ def test_operator_file_overrides_some_keys(tmp_path: Path) -> None:
         ),
         pytest.param(
             "[pension]\nevidence_retention_days = 60\n",
-            "pension.evidence_retention_days: expected an integer >= 90",
+            "pension.evidence_retention_days: expected an integer from 90 to 3660, got 60",
             id="retention-under-90",
         ),
         pytest.param('time_zone = "Mars/Olympus"\n', "time_zone: unknown time zone", id="zone"),
@@ -135,3 +177,27 @@ def test_policy_built_in_code_is_checked_too() -> None:
         Policy(tiers=(Tier("80-89", 80, 1),))
     with pytest.raises(ConfigurationError, match="evidence_retention_days: must be >= weak"):
         Policy(weak_window_days=120, evidence_retention_days=100)
+
+
+def test_the_widest_policy_keeps_the_rules_inside_the_calendar() -> None:
+    """Every bound at its limit, every date at the contract's edges: no date overflows."""
+    widest = Policy(
+        cycle_months=120,
+        reminder_days=3660,
+        confirmation_quiet_days=3660,
+        weak_events=100,
+        weak_window_days=3660,
+        evidence_retention_days=3660,
+    )
+    late = f"{LATEST.isoformat()}T12:00:00+08:00"
+    steps = [
+        pensioner("p1", late, benefit_start=LATEST.isoformat()),
+        household("h1", f"{EARLIEST.isoformat()}T12:00:00+08:00", born=EARLIEST.isoformat()),
+        face("f1", late),
+        tick(LATEST.isoformat()),
+        tick(EARLIEST.isoformat()),
+    ]
+    state, _ = run(steps, widest)
+    due = next_due(state, widest)
+    assert due is not None
+    on_tick(state, LATEST, widest)
