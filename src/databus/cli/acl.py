@@ -11,7 +11,7 @@ import orjson
 
 from databus.catalog import CATALOG
 from databus.cli.grants import province_today
-from databus.governance.access import Principal, derive_access
+from databus.governance.access import Principal, audit_floor, derive_access
 from databus.governance.grant_files import display
 from databus.governance.strimzi import render_users
 from databus.governance.views import catalog_with_views, configured_grants
@@ -20,6 +20,7 @@ from databus.ops.topics import render_strimzi
 from databus.settings import Settings
 
 USERS_FILE = "kafka-users.yaml"
+_FLOOR_WHY = "nobody but a super user deletes, alters or reconfigures the audit topics"
 TOPICS_FILE = "kafka-topics.yaml"
 
 
@@ -48,12 +49,17 @@ def show(settings: Settings, as_json: bool) -> None:
             }
             for p in principals
         ]
+        floor = [str(rule) for rule in audit_floor()]
+        shown.append({"user": "*", "role": "floor", "why": _FLOOR_WHY, "acls": floor})
         click.echo(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode())
         return
     for principal in principals:
         click.echo(f"{principal.name} ({principal.role}): {principal.why}")
         for rule in principal.acls:
             click.echo(f"    {str(rule).split(' ', 1)[1]}")
+    click.echo(f"everyone (the audit floor): {_FLOOR_WHY}")
+    for rule in audit_floor():
+        click.echo(f"    {rule}")
 
 
 @acl.command("apply")
@@ -68,7 +74,8 @@ def show(settings: Settings, as_json: bool) -> None:
 def apply(
     settings: Settings, *, credentials_dir: Path | None, rotate: tuple[str, ...], dry_run: bool
 ) -> None:
-    """Create missing users, add missing ACLs, remove stale ones (run as a super user)."""
+    """Create missing users, add missing ACLs, remove every other ACL on databus's
+    resources (run as a super user; recorded in audit.operations.v1 first)."""
     grants = configured_grants(settings)
     principals = derive_access(grants, today=province_today(settings))
     directory = credentials_dir or settings.state_dir / "credentials"
@@ -89,9 +96,9 @@ def apply(
     for name in changes.passwords_rotated:
         click.echo(f"{verb}give {name} a new password")
     for rule in changes.added:
-        click.echo(f"{verb}allow  {rule}")
+        click.echo(f"{verb}add    {rule}")
     for rule in changes.removed:
-        click.echo(f"{verb}revoke {rule}")
+        click.echo(f"{verb}remove {rule}")
     for path in changes.credential_files:
         click.echo(f"credentials: {display(path)}")
     if changes.other_users:
@@ -99,6 +106,7 @@ def apply(
     click.echo(
         f"{len(principals)} users; ACLs: {len(changes.added)} {added}, "
         f"{len(changes.removed)} {removed}, {changes.unchanged} unchanged"
+        + ("; nothing changed (dry run)" if dry_run else "; recorded in audit.operations.v1")
     )
 
 

@@ -8,11 +8,18 @@
   group and transactional ids prefixed by its app id (changelogs, the assignor's
   leader topic, exactly-once producers);
 * the **share worker** (``databus-share``) reads every shareable topic, writes the share
-  topics, the audit trail and dead letters, and owns its group and transactional ids;
-* the **auditor** reads the audit trail.
+  topics, the audit trail, dead letters and its ``grants.applied`` operations records,
+  and owns its group and transactional ids;
+* the **clock** (``databus-clock``) reads and writes ``system.clock.v1`` (``clock tick``
+  reads the last ticks to guard against mistakes) and writes its operations records;
+* the **auditor** reads both audit trails and their retention, and, to cross-check the
+  sharing audit against what was shared, the share topics and the shareable topics.
 
-Nobody else reads a source topic: a consumer sees only its projections. The super
-user (``admin``) is configured on the broker, not here.
+And for everyone (``User:*``), the **audit floor**: DENY delete, alter and alter_configs
+on the audit topics, so that no ALLOW added later (by mistake or by an insider) lets a
+principal delete audit records or shorten their retention. The super user (``admin``)
+is configured on the broker, not here; super users bypass ACLs, which is why signed
+checkpoints kept outside Kafka are the real defence of the audit trail.
 """
 
 from __future__ import annotations
@@ -22,35 +29,49 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from databus.catalog import AUDIT, CATALOG, CLOCK, DLQ, Catalog
+from databus.catalog import AUDIT, CATALOG, CLOCK, DLQ, OPERATIONS, Catalog
 from databus.governance.grants import SHARE_PREFIX, GrantSet
 from databus.governance.projector import SHARE_SOURCE
 from databus.streams.names import APP_ID as DECISIONS_APP
 
 ResourceType = Literal["topic", "group", "cluster", "transactional_id"]
 Pattern = Literal["literal", "prefixed"]
-Operation = Literal["read", "write", "create", "describe", "describe_configs"]
-Role = Literal["agency", "decision worker", "share worker", "auditor"]
+Operation = Literal[
+    "read", "write", "create", "describe", "describe_configs", "delete", "alter", "alter_configs"
+]
+Permission = Literal["allow", "deny"]
+Role = Literal["agency", "decision worker", "share worker", "clock", "auditor"]
 
 SHARE_APP = SHARE_SOURCE
+CLOCK_USER = "databus-clock"
 AUDITOR = "auditor"
+#: Kafka's wildcard principal (``User:*``): every authenticated user.
+EVERYONE = "*"
+#: The audit topics, whose records nobody may delete and whose retention nobody may
+#: shorten (but super users, who bypass ACLs).
+AUDIT_TOPICS = (AUDIT.topic, OPERATIONS.topic)
+FLOOR_OPERATIONS: tuple[Operation, ...] = ("delete", "alter", "alter_configs")
 #: The separator between an agency's name and the rest of its consumer group ids.
 GROUP_SEPARATOR = "."
 
 
 @dataclass(frozen=True, order=True, slots=True)
 class Acl:
-    """One ALLOW rule for one user, from any host."""
+    """One rule for one user (``*``: everyone), from any host; ALLOW unless it says DENY."""
 
     principal: str
     resource_type: ResourceType
     name: str
     pattern: Pattern
     operation: Operation
+    permission: Permission = "allow"
 
     def __str__(self) -> str:
         star = "*" if self.pattern == "prefixed" else ""
-        return f"User:{self.principal} {self.operation} {self.resource_type} {self.name}{star}"
+        deny = "DENY " if self.permission == "deny" else ""
+        return (
+            f"User:{self.principal} {deny}{self.operation} {self.resource_type} {self.name}{star}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +89,12 @@ def derive_access(
 ) -> list[Principal]:
     """Every user databus needs and its ACLs; grants count only if active ``today``."""
     principals = [_agency(name, grants, today, catalog) for name in _agencies(grants, catalog)]
-    principals += [_decision_worker(catalog), _share_worker(catalog), _auditor()]
+    principals += [
+        _decision_worker(catalog),
+        _share_worker(catalog),
+        _clock(),
+        _auditor(catalog),
+    ]
     return principals
 
 
@@ -115,6 +141,7 @@ def _share_worker(catalog: Catalog) -> Principal:
     acls = [_topic(name, dataset.topic, "read") for dataset in catalog.shareable()]
     acls.append(Acl(name, "topic", SHARE_PREFIX, "prefixed", "write"))
     acls += [_topic(name, AUDIT.topic, op) for op in ("read", "write")]
+    acls.append(_topic(name, OPERATIONS.topic, "write"))  # grants.applied
     acls.append(_topic(name, DLQ.topic, "write"))
     acls.append(Acl(name, "group", name, "literal", "read"))
     acls.append(Acl(name, "transactional_id", name + "-", "prefixed", "write"))
@@ -122,9 +149,33 @@ def _share_worker(catalog: Catalog) -> Principal:
     return Principal(name, "share worker", why, tuple(acls))
 
 
-def _auditor() -> Principal:
-    acls = (_topic(AUDITOR, AUDIT.topic, "read"),)
-    return Principal(AUDITOR, "auditor", "verifies the audit trail", acls)
+def _clock() -> Principal:
+    name = CLOCK_USER
+    acls = [_topic(name, CLOCK.topic, op) for op in ("read", "write", "describe")]
+    acls.append(_topic(name, OPERATIONS.topic, "write"))
+    why = "publishes the daily clock ticks (databus clock tick), audited"
+    return Principal(name, "clock", why, tuple(acls))
+
+
+def _auditor(catalog: Catalog) -> Principal:
+    acls = [
+        _topic(AUDITOR, topic, op) for topic in AUDIT_TOPICS for op in ("read", "describe_configs")
+    ]
+    # The cross-check: what the audit says was shared must be in the share topics, and
+    # what it says was read must be in the source topics.
+    acls += [_topic(AUDITOR, dataset.topic, "read") for dataset in catalog.shareable()]
+    acls.append(Acl(AUDITOR, "topic", SHARE_PREFIX, "prefixed", "read"))  # expired ones too
+    why = "verifies the audit trails and cross-checks them against the shared records"
+    return Principal(AUDITOR, "auditor", why, tuple(acls))
+
+
+def audit_floor() -> tuple[Acl, ...]:
+    """DENY for everyone of deleting, altering or reconfiguring the audit topics."""
+    return tuple(
+        Acl(EVERYONE, "topic", topic, "literal", operation, "deny")
+        for topic in AUDIT_TOPICS
+        for operation in FLOOR_OPERATIONS
+    )
 
 
 def _topic(principal: str, topic: str, operation: Operation) -> Acl:
@@ -134,3 +185,8 @@ def _topic(principal: str, topic: str, operation: Operation) -> Acl:
 def all_acls(principals: Iterable[Principal]) -> set[Acl]:
     """Every ACL of these principals."""
     return {acl for principal in principals for acl in principal.acls}
+
+
+def declared_acls(principals: Iterable[Principal]) -> set[Acl]:
+    """Every ACL ``acl apply`` makes the broker hold: the principals' and the floor."""
+    return all_acls(principals) | set(audit_floor())

@@ -25,8 +25,16 @@ from aiokafka.protocol.types import (
 )
 
 #: Kafka's enum codes (``org.apache.kafka.common.acl`` / ``resource``).
-RESOURCE_TYPES = {"any": 1, "topic": 2, "group": 3, "cluster": 4, "transactional_id": 5}
-PATTERN_TYPES = {"any": 1, "literal": 3, "prefixed": 4}
+RESOURCE_TYPES = {
+    "any": 1,
+    "topic": 2,
+    "group": 3,
+    "cluster": 4,
+    "transactional_id": 5,
+    "delegation_token": 6,
+    "user": 7,
+}
+PATTERN_TYPES = {"any": 1, "match": 2, "literal": 3, "prefixed": 4}
 OPERATIONS = {
     "any": 1,
     "all": 2,
@@ -40,8 +48,13 @@ OPERATIONS = {
     "describe_configs": 10,
     "alter_configs": 11,
     "idempotent_write": 12,
+    "create_tokens": 13,
+    "describe_tokens": 14,
 }
-PERMISSION_ANY, PERMISSION_ALLOW = 1, 3
+PERMISSION_ANY, PERMISSION_DENY, PERMISSION_ALLOW = 1, 2, 3
+PERMISSIONS = {"any": PERMISSION_ANY, "deny": PERMISSION_DENY, "allow": PERMISSION_ALLOW}
+#: The name of the one cluster resource.
+CLUSTER_NAME = "kafka-cluster"
 #: ``ScramMechanism`` codes.
 SCRAM_MECHANISMS = {"SCRAM-SHA-256": 1, "SCRAM-SHA-512": 2}
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from databus.catalog import CATALOG
-from databus.governance.access import Acl, Principal, derive_access
+from databus.governance.access import Acl, Principal, audit_floor, declared_acls, derive_access
 from databus.governance.grants import Grant, GrantSet
 from databus.governance.strimzi import render_users
 from databus.ops.acls import acl_entry, salted_password
@@ -37,6 +37,7 @@ def test_every_owner_every_consumer_and_the_workers_are_users(
         "finance",
         "databus-decisions",
         "databus-share",
+        "databus-clock",
         "auditor",
     }
 
@@ -100,16 +101,60 @@ def test_the_share_worker_reads_sources_and_writes_shares_and_the_audit_trail(
         "write topic share.*",
         "write topic audit.sharing.v1",
         "read topic audit.sharing.v1",
+        "write topic audit.operations.v1",
         "read group databus-share",
         "write transactional_id databus-share-*",
     } <= rules
     assert "read topic dlq.rejected.v1" not in rules
-    assert acls(principals["auditor"]) == {"read topic audit.sharing.v1"}
+    assert not [r for r in rules if r.startswith(("delete", "alter"))]
+
+
+def test_the_clock_ticks_and_records_its_operations_and_nothing_else(
+    principals: dict[str, Principal],
+) -> None:
+    clock = principals["databus-clock"]
+    assert clock.role == "clock"
+    assert acls(clock) == {
+        "read topic system.clock.v1",
+        "write topic system.clock.v1",
+        "describe topic system.clock.v1",
+        "write topic audit.operations.v1",
+    }
+    # The decision worker keeps its own write on the clock (its leader's daily ticks).
+    assert "write topic system.clock.v1" in acls(principals["databus-decisions"])
+
+
+def test_the_auditor_reads_the_audit_trails_and_what_they_describe_but_writes_nothing(
+    principals: dict[str, Principal],
+) -> None:
+    rules = acls(principals["auditor"])
+    assert {
+        "read topic audit.sharing.v1",
+        "read topic audit.operations.v1",
+        "describe_configs topic audit.sharing.v1",
+        "describe_configs topic audit.operations.v1",
+        "read topic share.*",
+    } | {f"read topic {d.topic}" for d in CATALOG.shareable()} == rules
+
+
+def test_the_audit_floor_denies_everyone_deleting_or_altering_the_audit_topics(
+    principals: dict[str, Principal],
+) -> None:
+    floor = set(audit_floor())
+    assert {str(rule) for rule in floor} == {
+        f"User:* DENY {operation} topic {topic}"
+        for topic in ("audit.sharing.v1", "audit.operations.v1")
+        for operation in ("delete", "alter", "alter_configs")
+    }
+    assert floor <= declared_acls(principals.values())
+    assert not floor & {acl for p in principals.values() for acl in p.acls}
 
 
 def test_acls_become_kafka_s_codes() -> None:
     acl = Acl("civil", "group", "civil.", "prefixed", "read")
     assert acl_entry(acl) == (3, "civil.", 4, "User:civil", "*", 3, 3)
+    deny = Acl("*", "topic", "audit.sharing.v1", "literal", "delete", "deny")
+    assert acl_entry(deny) == (2, "audit.sharing.v1", 3, "User:*", "*", 6, 2)
 
 
 def test_scram_salted_password_is_rfc_5802_hi_with_sha512() -> None:
@@ -149,3 +194,11 @@ def test_kafka_users_render_for_strimzi(principals: dict[str, Principal]) -> Non
         "name": "databus-share-",
         "patternType": "prefixed",
     }
+    # A KafkaUser cannot name User:*: every user carries the audit floor itself.
+    for user in users.values():
+        denied = [r for r in user["spec"]["authorization"]["acls"] if r.get("type") == "deny"]
+        assert {r["resource"]["name"] for r in denied} == {
+            "audit.sharing.v1",
+            "audit.operations.v1",
+        }
+        assert all(r["operations"] == ["Alter", "AlterConfigs", "Delete"] for r in denied)
