@@ -5,9 +5,14 @@ carries ``prev_hash`` (the previous record's ``hash``, or the partition's genesi
 ``hash = SHA-256(prev_hash + "\\n" + content)``, where content is the record without
 the two hashes as JSON with sorted keys. Changing a record breaks its own hash;
 deleting, inserting or reordering records breaks ``seq`` and ``prev_hash`` where it
-happened, and :func:`verify_partition` names that first broken link. Deleting the
-newest records leaves a shorter valid chain: compare the heads ``audit verify`` prints
-with ones kept elsewhere to see that.
+happened, and :func:`verify_partition` names that first broken link.
+
+What a chain cannot show by itself — its newest records deleted, its start deleted,
+the whole topic rebuilt from the (public) genesis, or a correctly chained record
+appended by whoever can write the topic — is caught elsewhere: by the heads of signed
+checkpoints (:mod:`databus.governance.checkpoint`, checked here as ``expect``), by the
+topic's retention (a log that no longer starts at 0 although records never expire),
+and by the cross-check against the share topics (:mod:`databus.governance.crosscheck`).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -70,11 +75,12 @@ class ChainHead:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
-    """An audit record as read back: its position and bytes."""
+    """An audit record as read back: its position, bytes and Kafka timestamp (ms)."""
 
     partition: int
     offset: int
     value: bytes | None
+    timestamp: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,66 +98,204 @@ class BrokenLink:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignRecord:
+    """A record in the audit topic that is not an audit record: no part of the chain,
+    skipped by it, and reported (only the share worker should write the topic)."""
+
+    partition: int
+    offset: int
+    why: str
+
+    def __str__(self) -> str:
+        return f"partition {self.partition}, offset {self.offset}: {self.why}"
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedHead:
+    """A chain position a signed checkpoint vouches for: record ``seq`` had ``hash``
+    and was at ``offset``."""
+
+    partition: int
+    seq: int
+    hash: str
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something verifying found that is not a broken link: deleted records, or a
+    checkpointed head that is no longer in the chain at its place."""
+
+    partition: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"partition {self.partition}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
 class PartitionReport:
     """What verifying one partition found."""
 
     partition: int
     records: int
+    """Chain records verified (foreign records not counted)."""
     head: str
     """The hash of the last record that verified (the genesis if none)."""
     broken: BrokenLink | None = None
     anchored_at: int | None = None
-    """The first record's offset when older records were deleted by retention (the
-    chain is then checked from that record's ``prev_hash`` on)."""
+    """The first record's offset when older records are gone (the chain is then
+    checked from that record's ``prev_hash`` on)."""
+    head_seq: int | None = None
+    """``seq`` of the last record that verified (None: none did)."""
+    head_offset: int | None = None
+    foreign: tuple[ForeignRecord, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    """Records deleted although the topic keeps them, checkpoints not matched."""
+    confirmed: int = 0
+    """Checkpointed heads found in the chain at their place."""
+
+    @property
+    def intact(self) -> bool:
+        """No broken link, no foreign record, no other finding."""
+        return self.broken is None and not self.foreign and not self.findings
+
+
+@dataclass(slots=True)
+class _Walk:
+    """The state of one pass over a partition's records."""
+
+    partition: int
+    head: ChainHead
+    verified: int = 0
+    anchored_at: int | None = None
+    head_offset: int | None = None
+    foreign: list[ForeignRecord] = field(default_factory=list)
+    seen: dict[int, int] = field(default_factory=dict)
+
+    def report(
+        self, broken: BrokenLink | None, findings: list[Finding], confirmed: int
+    ) -> PartitionReport:
+        return PartitionReport(
+            self.partition,
+            self.verified,
+            self.head.hash,
+            broken,
+            self.anchored_at,
+            self.head.next_seq - 1 if self.head_offset is not None else None,
+            self.head_offset,
+            tuple(self.foreign),
+            tuple(findings),
+            confirmed,
+        )
 
 
 def verify_partition(
-    partition: int, records: Sequence[StoredRecord], *, truncated: bool = False
+    partition: int,
+    records: Sequence[StoredRecord],
+    *,
+    log_start: int = 0,
+    expires: bool = False,
+    expect: Sequence[ExpectedHead] = (),
 ) -> PartitionReport:
-    """Recompute one partition's chain in offset order; stop at the first broken link.
+    """Recompute one partition's chain in offset order, to the first broken link.
 
-    ``truncated``: the partition's log no longer starts at offset 0, so the first
-    record is taken as the anchor instead of the genesis.
+    Records that are not audit records are listed as foreign and skipped. ``log_start``:
+    the partition's log no longer starts at offset 0, so the first record is the anchor
+    instead of the genesis; unless the topic's retention lets records ``expire`` that
+    is itself a finding (someone deleted them). ``expect``: heads of signed checkpoints,
+    each of which must still be in the chain, with its hash, at its offset.
     """
-    head = ChainHead.start(partition)
-    anchored_at = None
-    seen: dict[int, int] = {}
+    walk = _Walk(partition, ChainHead.start(partition))
+    expected = {head.seq: head for head in expect if head.partition == partition}
+    findings: list[Finding] = []
+    confirmed = 0
+    if log_start > 0 and not expires:
+        findings.append(
+            Finding(
+                partition,
+                f"records before offset {log_start} were deleted (the topic keeps its "
+                "records forever: retention did not remove them)",
+            )
+        )
+    broken = None
     for index, stored in enumerate(records):
         record = _as_audit_record(stored.value)
         if isinstance(record, str):
-            return _broken(index, head, stored, None, record, anchored_at=anchored_at)
+            walk.foreign.append(ForeignRecord(partition, stored.offset, record))
+            continue
         seq = record["seq"]
-        if index == 0 and truncated and seq > 0:
-            head = ChainHead(partition, seq, record["prev_hash"])
-            anchored_at = stored.offset
-        if seq != head.next_seq:
-            reason = _misplaced(seq, head.next_seq, records[index + 1 :], seen)
-            return _broken(index, head, stored, seq, reason, anchored_at=anchored_at)
-        if record["prev_hash"] != head.hash:
-            reason = (
-                "does not link to the record before it (its prev_hash is not that record's "
-                "hash): the record before it was replaced, or this one inserted"
-            )
-            return _broken(index, head, stored, seq, reason, anchored_at=anchored_at)
-        if link(record["prev_hash"], record) != record["hash"]:
-            reason = "its content does not match its hash: the record was altered"
-            return _broken(index, head, stored, seq, reason, anchored_at=anchored_at)
-        seen[seq] = stored.offset
-        head = ChainHead(partition, seq + 1, record["hash"])
-    return PartitionReport(partition, len(records), head.hash, None, anchored_at)
+        if walk.head_offset is None and walk.anchored_at is None and log_start > 0 and seq > 0:
+            walk.head = ChainHead(partition, seq, record["prev_hash"])
+            walk.anchored_at = stored.offset
+        broken = _check_link(walk, stored, record, records[index + 1 :])
+        if broken is not None:
+            break
+        walk.seen[seq] = stored.offset
+        walk.head = ChainHead(partition, seq + 1, record["hash"])
+        walk.head_offset = stored.offset
+        walk.verified += 1
+        mark = expected.pop(seq, None)
+        if mark is not None:
+            mismatch = _against_checkpoint(mark, stored.offset, record["hash"])
+            if mismatch is None:
+                confirmed += 1
+            else:
+                findings.append(Finding(partition, mismatch))
+    findings += [_unreached(mark, walk, broken) for _, mark in sorted(expected.items())]
+    return walk.report(broken, findings, confirmed)
 
 
-def _broken(
-    verified: int,
-    head: ChainHead,
-    stored: StoredRecord,
-    seq: int | None,
-    reason: str,
-    *,
-    anchored_at: int | None,
-) -> PartitionReport:
-    broken = BrokenLink(head.partition, stored.offset, seq, reason)
-    return PartitionReport(head.partition, verified, head.hash, broken, anchored_at)
+def _check_link(
+    walk: _Walk, stored: StoredRecord, record: Mapping[str, Any], rest: Sequence[StoredRecord]
+) -> BrokenLink | None:
+    seq = record["seq"]
+    reason = None
+    if seq != walk.head.next_seq:
+        reason = _misplaced(seq, walk.head.next_seq, rest, walk.seen)
+    elif record["prev_hash"] != walk.head.hash:
+        reason = (
+            "does not link to the record before it (its prev_hash is not that record's "
+            "hash): the record before it was replaced, or this one inserted"
+        )
+    elif link(record["prev_hash"], record) != record["hash"]:
+        reason = "its content does not match its hash: the record was altered"
+    return None if reason is None else BrokenLink(walk.partition, stored.offset, seq, reason)
+
+
+def _against_checkpoint(mark: ExpectedHead, offset: int, found: str) -> str | None:
+    """Why the record at ``mark.seq`` is not the checkpointed one (None: it is)."""
+    if found != mark.hash:
+        return (
+            f"seq {mark.seq} has hash {found[:16]}…, the checkpoint says {mark.hash[:16]}…: "
+            "checkpointed history was rewritten"
+        )
+    if offset != mark.offset:
+        return (
+            f"seq {mark.seq} is at offset {offset}, the checkpoint saw it at offset "
+            f"{mark.offset}: the topic was rebuilt"
+        )
+    return None
+
+
+def _unreached(mark: ExpectedHead, walk: _Walk, broken: BrokenLink | None) -> Finding:
+    """Why a checkpointed head was never met in the chain."""
+    where = f"checkpointed seq {mark.seq} (offset {mark.offset})"
+    if broken is not None:
+        reason = f"{where} not reached: the chain breaks before it"
+    elif walk.anchored_at is not None and walk.head.next_seq - walk.verified > mark.seq:
+        reason = (
+            f"{where} is gone: the chain now starts at offset {walk.anchored_at}, "
+            "records before it were deleted"
+        )
+    elif walk.head_offset is None:
+        reason = f"{where} is gone: the partition holds no audit record (deleted or rebuilt)"
+    else:
+        reason = (
+            f"{where} is gone: the chain ends at seq {walk.head.next_seq - 1} (offset "
+            f"{walk.head_offset}): records were deleted from its end, or the topic was rebuilt"
+        )
+    return Finding(mark.partition, reason)
 
 
 def _misplaced(
@@ -171,6 +315,12 @@ def _misplaced(
     missing = seq - expected
     numbers = f"seq {expected}" if missing == 1 else f"seq {expected} to {seq - 1}"
     return f"{numbers} missing: {missing} record{'s' if missing > 1 else ''} deleted before it"
+
+
+def why_foreign(value: bytes | None) -> str | None:
+    """Why ``value`` is not an audit chain record (None: it is one)."""
+    record = _as_audit_record(value)
+    return record if isinstance(record, str) else None
 
 
 def _as_audit_record(value: bytes | None) -> dict[str, Any] | str:
