@@ -165,14 +165,43 @@ SHARE_WITHHELD = Counter(
     "Records not shared with a consumer because its grant had expired.",
     ["consumer", "dataset"],
 )
+SHARE_DEAD_LETTER_REASONS = ("undecodable", "wrong_type", "forged_source")
+"""Why the share worker dead-letters a source message (the ``reason`` label)."""
 SHARE_DEAD_LETTERS = Counter(
     "databus_share_dead_letters",
-    "Source messages the share worker could not read and sent to the dead-letter topic.",
-    ["topic"],
+    "Source messages the share worker did not share and sent to the dead-letter topic, by "
+    "topic and reason: undecodable (not a record of the topic's dataset), wrong_type "
+    "(ce_type of another dataset), forged_source (ce_source is not the dataset's owner).",
+    ["topic", "reason"],
 )
 SHARE_ABORTED = Counter(
     "databus_share_aborted_transactions",
     "Batches whose transaction was aborted; they are shared again from the committed offsets.",
+)
+SHARE_FENCED = Counter(
+    "databus_share_fenced",
+    "Times a partition's transactional producer was fenced by another producer with its "
+    "transactional id (a successor, or someone with the share worker's credential) and the "
+    "worker took the partition back with a fresh producer.",
+    ["partition"],
+)
+SHARE_RECOVERY_FAILURES = Counter(
+    "databus_share_recovery_failures",
+    "Attempts to take a partition back after a failed batch that failed themselves (the "
+    "worker tries again at the partition's next batch).",
+    ["partition"],
+)
+SHARE_FOREIGN_AUDIT_RECORDS = Counter(
+    "databus_share_foreign_audit_records",
+    "Records in audit.sharing.v1 that are not audit records, met at the end of a partition "
+    "when taking it over: skipped (the chain continues after the last audit record), "
+    "logged and dead-lettered. Only the share worker should write that topic.",
+    ["partition"],
+)
+SHARE_GRANTS_APPLIED = Counter(
+    "databus_share_grants_applied",
+    "Grant sets the share worker started applying (at start and on each change of the "
+    "grant files), each after its grants.applied record was written to audit.operations.v1.",
 )
 SHARE_GRANTS = Gauge(
     "databus_share_grants",

@@ -9,28 +9,35 @@ A share message is the source event with only the granted fields, keyed by
 ``person_ref``, with the source's ``ce_id`` (so a consumer can drop duplicates and an
 auditor can trace it) and ``ce_source`` (the agency that published it); its
 ``ce_type`` is the share view, whose schema is the source's restricted to those fields.
+
+A source message is passed on only if it is what it says: decodable, of its topic's
+dataset, and with its dataset's owner as ``ce_source`` (only the owner may write the
+topic, but the header is the writer's word: an agency must not pass its records off as
+another's). Anything else is dead-lettered with the reason, never shared.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from databus.catalog import AUDIT, CATALOG, Catalog, Dataset
+from databus.catalog import AUDIT, CATALOG, DLQ, Catalog, Dataset
 from databus.errors import DecodeError
 from databus.governance.chain import ChainHead
 from databus.governance.grants import Grant, GrantSet
 from databus.governance.views import catalog_with_views, share_dataset
 from databus.identity import mask_id_like
 from databus.records import Reason
-from databus.wire import Encoder, KafkaRecord, Message, Rejection, decode
+from databus.wire import Encoder, KafkaRecord, Message, Rejection, decode, encode_record
 
 #: ``ce_source`` of audit records and the ``agency`` of the share worker's dead letters.
 SHARE_SOURCE = "databus-share"
 _RAW_KEPT = 2048
+_SOURCE_KEPT = 64
 
 
 @dataclass(slots=True)
@@ -46,6 +53,13 @@ class Projection:
     """Records shared, by (consumer, dataset)."""
     withheld: Counter[tuple[str, str]] = field(default_factory=Counter)
     """Records not shared because the grant had expired, by (consumer, dataset)."""
+    refused: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """Dead letters by (topic, reason): undecodable, wrong_type, forged_source."""
+
+    def refuse(self, record: KafkaRecord, code: str, reason: str) -> None:
+        """Dead-letter a source message instead of sharing it."""
+        self.dead_letters.append(_dead_letter(record, reason))
+        self.refused[(record.topic, code)] += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,11 +105,20 @@ class Projector:
             try:
                 event = decode(record, self._catalog)
             except DecodeError as error:
-                out.dead_letters.append(_dead_letter(record, error.reason))
+                out.refuse(record, "undecodable", error.reason)
                 continue
             if event.envelope.type != record.topic:
                 reason = f"ce_type {event.envelope.type} on topic {record.topic}"
-                out.dead_letters.append(_dead_letter(record, reason))
+                out.refuse(record, "wrong_type", reason)
+                continue
+            owner = self._catalog.get(record.topic).owner
+            if event.envelope.source != owner:
+                claimed = mask_id_like(event.envelope.source[:_SOURCE_KEPT])
+                reason = (
+                    f"ce_source {claimed!r} on {record.topic}, whose records only {owner} "
+                    "publishes: not shared"
+                )
+                out.refuse(record, "forged_source", reason)
                 continue
             data = event.record.model_dump(mode="json")
             for view in views:
@@ -159,3 +182,19 @@ def _dead_letter(record: KafkaRecord, reason: str) -> Rejection:
         reasons=[Reason(field="$", message=reason)],
         source=f"{record.topic}[{record.partition}]@{record.offset}",
     )
+
+
+def foreign_audit_letter(partition: int, offset: int, value: bytes | None, why: str) -> Message:
+    """The dead letter of a record in the audit topic that is not an audit record; its
+    id is its position, so reporting it again on a later takeover is a duplicate."""
+    where = f"{AUDIT.topic}[{partition}]@{offset}"
+    raw = (value or b"")[:_RAW_KEPT].decode("utf-8", errors="replace")
+    rejection = Rejection(
+        dataset=AUDIT.topic,
+        agency=SHARE_SOURCE,
+        raw=mask_id_like(raw),
+        reasons=[Reason(field="$", message=f"{why}: skipped by the audit chain")],
+        source=where,
+    )
+    event_id = hashlib.sha256(where.encode()).hexdigest()[:32]
+    return encode_record(DLQ, rejection.to_record(), source=SHARE_SOURCE, event_id=event_id)

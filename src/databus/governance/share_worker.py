@@ -2,16 +2,17 @@
 
 One consumer group (``databus-share``) reads every shareable topic. Partitions are
 assigned by range, so partition ``p`` of every topic goes to the same worker, which
-alone writes partition ``p`` of the share topics and of ``audit.sharing.v1``. Per
-partition it has a transactional producer (``transactional.id`` ``databus-share-<p>``):
-a batch's share messages, audit records, dead letters and input offsets commit
-together or not at all, and starting the producer fences any earlier owner of ``p``
-(a worker that lost the partition without noticing cannot append to its chain). On
+alone writes partition ``p`` of the share topics and of ``audit.sharing.v1`` through
+its transactional :class:`~databus.governance.partition_writer.PartitionWriter`. On
 assignment the worker reads the newest committed audit record of ``p`` to continue its
-chain, and the committed input offsets to continue reading.
+chain (records there that are not audit records are reported and skipped), and the
+committed input offsets to continue reading.
 
-A record that cannot be read is dead-lettered, never a crash; a failed transaction is
-aborted and its batch read again from the committed offsets.
+A record that cannot be shared is dead-lettered, never a crash; a failed transaction is
+aborted and its batch read again from the committed offsets; a fenced producer (another
+one started with the partition's transactional id) is replaced by a fresh one, which
+fences the intruder in turn. The grants in force are recorded (``grants.applied``, in
+``audit.operations.v1``) before the worker shares anything under them.
 """
 
 from __future__ import annotations
@@ -19,97 +20,38 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
 
 from databus import metrics
 from databus.catalog import AUDIT, CATALOG, DLQ, Catalog
 from databus.errors import DatabusError, MissingTopicError
-from databus.governance.chain import ChainHead
-from databus.governance.projector import SHARE_SOURCE, Projection, Projector
+from databus.governance.chain_tail import AuditChainError, Tail, read_tail
+from databus.governance.operations import operation_record, record_operation
+from databus.governance.partition_writer import SHARE_APP_ID, PartitionWriter, WriterFailed
+from databus.governance.projector import Projector, foreign_audit_letter
 from databus.governance.watch import GrantsWatcher
+from databus.records.audit import OperationAudit
 from databus.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: Consumer group, client id and transactional id prefix of the share worker.
-SHARE_APP_ID = SHARE_SOURCE
+__all__ = ["SHARE_APP_ID", "AuditChainError", "ShareWorker", "run_share_worker"]
+
 _FETCH_TIMEOUT_MS = 500
 _MAX_RECORDS = 2000
-_TAIL_WINDOW = 32
-_READ_TIMEOUT_S = 60.0
 
-
-class AuditChainError(DatabusError):
-    """The audit trail cannot be continued (its newest record is not an audit record)."""
+Recorder = Callable[[Settings, OperationAudit], Awaitable[None]]
+"""Writes an operations audit record (:func:`record_operation`; a stand-in in tests)."""
 
 
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-class PartitionWriter:
-    """Everything written for one partition: its transactional producer and chain head."""
-
-    def __init__(self, partition: int, settings: Settings) -> None:
-        self.partition = partition
-        self._settings = settings
-        self.lock = asyncio.Lock()
-        self.head = ChainHead.start(partition)
-        self.closed = False
-        self._producer: AIOKafkaProducer | None = None
-
-    async def open(self) -> None:
-        """Start the producer: this fences an earlier owner and aborts its open batch."""
-        producer = AIOKafkaProducer(
-            **self._settings.kafka_client_options(),
-            client_id=f"{SHARE_APP_ID}-{self.partition}",
-            transactional_id=f"{SHARE_APP_ID}-{self.partition}",
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-        )
-        await producer.start()
-        self._producer = producer
-
-    async def close(self) -> None:
-        self.closed = True
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
-
-    async def write(self, out: Projection, offsets: dict[TopicPartition, int]) -> None:
-        """Write a batch's output and commit its input offsets in one transaction."""
-        producer = self._producer
-        if producer is None:
-            raise DatabusError(f"partition {self.partition}: the producer is not open")
-        await producer.begin_transaction()
-        try:
-            for message in out.messages:
-                await producer.send(
-                    message.topic,
-                    message.value,
-                    key=message.key,
-                    headers=message.headers,
-                    partition=self.partition,
-                )
-            for rejection in out.dead_letters:
-                letter = rejection.to_message(source=SHARE_SOURCE)
-                await producer.send(letter.topic, letter.value, headers=letter.headers)
-            await producer.send_offsets_to_transaction(offsets, SHARE_APP_ID)
-            await producer.commit_transaction()
-        except BaseException:
-            try:
-                await producer.abort_transaction()
-            except KafkaError:
-                log.warning("partition %d: could not abort the transaction", self.partition)
-            raise
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -139,13 +81,16 @@ class ShareWorker:
         catalog: Catalog = CATALOG,
         session_timeout_s: float = 30.0,
         clock: Callable[[], dt.datetime] = _utc_now,
+        record: Recorder = record_operation,
     ) -> None:
         self._settings = settings
         self._watcher = watcher
         self._catalog = catalog
         self._zone = ZoneInfo(time_zone)
         self._clock = clock
+        self._record = record
         self._projector = Projector(watcher.grants, catalog)
+        self._reload_pending = False
         self.topics = [dataset.topic for dataset in catalog.shareable()]
         options = settings.kafka_client_options()
         self._consumer = AIOKafkaConsumer(
@@ -182,6 +127,7 @@ class ShareWorker:
                     f"topic {', '.join(missing)} does not exist on "
                     f"{self._settings.bootstrap_servers}; run `databus topics apply` first"
                 )
+            await self._record_grants()  # nothing is shared under grants not on record
             self._consumer.subscribe(self.topics, listener=_Rebalance(self))
             log.warning(
                 "share worker: %d grants, reading %d topics", len(self._watcher.grants),
@@ -191,6 +137,8 @@ class ShareWorker:
                 if self.failure is not None:
                     raise self.failure
                 if self._watcher.refresh():
+                    self._reload_pending = True
+                if self._reload_pending:
                     await self._reload(stopping)
                 self._count_grants()
                 batches = await self._consumer.getmany(
@@ -202,15 +150,40 @@ class ShareWorker:
             await self.release(set(self._writers))
             await self._audit_reader.stop()
 
+    async def _record_grants(self) -> None:
+        """Write the ``grants.applied`` record of the grants in force (raises if it cannot)."""
+        grants, files = self._watcher.grants, self._watcher.files
+        today = self._clock().astimezone(self._zone).date()
+        active = len(grants.active(today))
+        details = {
+            "path": str(self._watcher.path),
+            "files": list(files.names),
+            "fingerprint": files.digest,
+            "grants": len(grants),
+            "active": active,
+            "expired": len(grants) - active,
+        }
+        record = operation_record(self._settings, "grants.applied", "done", details=details)
+        await self._record(self._settings, record)
+        metrics.SHARE_GRANTS_APPLIED.inc()
+
     async def _reload(self, stopping: asyncio.Event) -> None:
-        """New grants: share topics must exist before anything is shared under them."""
+        """New grants: their share topics must exist and their record be written before
+        anything is shared under them; until then the previous grants stay in force."""
         projector = Projector(self._watcher.grants, self._catalog)
         while missing := await self._missing_topics(projector):
             log.error("waiting for %s: run `databus topics apply`", ", ".join(missing))
             if stopping.is_set():
                 return
             await asyncio.sleep(5)
+        try:
+            await self._record_grants()
+        except (KafkaError, DatabusError):
+            log.exception("cannot record the new grants in audit.operations.v1; the previous "
+                          "grants stay in force, trying again")  # fmt: skip
+            return
         self._projector = projector
+        self._reload_pending = False
 
     async def _missing_topics(self, projector: Projector | None = None) -> list[str]:
         wanted = [*(projector or self._projector).share_topics, AUDIT.topic, DLQ.topic]
@@ -219,7 +192,7 @@ class ShareWorker:
 
     def _count_grants(self) -> None:
         today = self._clock().astimezone(self._zone).date()
-        grants = self._watcher.grants
+        grants = self._projector.grants
         active = len(grants.active(today))
         metrics.SHARE_GRANTS.labels("active").set(active)
         metrics.SHARE_GRANTS.labels("expired").set(len(grants) - active)
@@ -234,8 +207,12 @@ class ShareWorker:
             if writer is None:
                 continue  # revoked meanwhile: the new owner starts at the committed offsets
             async with writer.lock:
-                if not writer.closed:
-                    await self._share_partition(writer, fetched)
+                if writer.closed:
+                    continue
+                if writer.failed:  # the batch is read again from the committed offsets
+                    await self._recover(writer, list(fetched))
+                    continue
+                await self._share_partition(writer, fetched)
 
     async def _share_partition(
         self, writer: PartitionWriter, fetched: dict[TopicPartition, list[Any]]
@@ -251,10 +228,12 @@ class ShareWorker:
         offsets = {tp: batch[-1].offset + 1 for tp, batch in fetched.items()}
         try:
             await writer.write(out, offsets)
-        except (KafkaError, DatabusError):
-            log.exception(
-                "partition %d: sharing a batch failed; reading it again", writer.partition
-            )
+        except WriterFailed as failed:
+            if failed.fenced:
+                log.error("%s; taking the partition back", failed)
+                metrics.SHARE_FENCED.labels(str(writer.partition)).inc()
+            else:
+                log.exception("%s; reading the batch again", failed)
             metrics.SHARE_ABORTED.inc()
             await self._recover(writer, list(fetched))
             return
@@ -263,21 +242,28 @@ class ShareWorker:
             metrics.SHARE_RECORDS.labels(consumer, dataset).inc(count)
         for (consumer, dataset), count in out.withheld.items():
             metrics.SHARE_WITHHELD.labels(consumer, dataset).inc(count)
-        for rejection in out.dead_letters:
-            metrics.SHARE_DEAD_LETTERS.labels(rejection.dataset).inc()
+        for (topic, reason), count in out.refused.items():
+            metrics.SHARE_DEAD_LETTERS.labels(topic, reason).inc(count)
 
     async def _recover(self, writer: PartitionWriter, tps: list[TopicPartition]) -> None:
-        """After a failed batch: a fresh producer (fencing the old one), the chain's
-        committed head, and the committed input offsets."""
+        """After a failed batch, take the partition back as on assignment: a fresh
+        producer (fencing whichever producer has its transactional id now), the chain's
+        committed head, the committed input offsets. If that fails too, the next batch
+        of the partition tries again."""
         await writer.close()
+        writer.failed = True
         try:
             await writer.open()
-            writer.head = await self._read_head(writer.partition)
+            await self._take_over(writer)
             await self._seek_committed(tps)
-            writer.closed = False
-        except KafkaError:
-            log.exception("partition %d: cannot resume; waiting for a rebalance", writer.partition)
+        except (KafkaError, DatabusError):
+            log.exception("partition %d: cannot take it back yet", writer.partition)
+            metrics.SHARE_RECOVERY_FAILURES.labels(str(writer.partition)).inc()
             await writer.close()
+            await self._seek_committed_quietly(tps)
+            return
+        writer.failed = False
+        log.warning("partition %d: taken back, sharing again", writer.partition)
 
     async def claim(self, assigned: set[TopicPartition]) -> None:
         """Take over newly assigned partitions (see the module docstring); a partition
@@ -286,10 +272,36 @@ class ShareWorker:
         writers = [PartitionWriter(p, self._settings) for p in partitions]
         await asyncio.gather(*(writer.open() for writer in writers))
         for writer in writers:
-            writer.head = await self._read_head(writer.partition)
+            await self._take_over(writer)
         await self._seek_committed(assigned)
         self._writers.update((writer.partition, writer) for writer in writers)
         log.info("sharing partitions %s", sorted({tp.partition for tp in assigned}))
+
+    async def _take_over(self, writer: PartitionWriter) -> None:
+        """Continue the chain after its newest committed audit record; report what
+        follows it that is not an audit record (fenced writers are done by now)."""
+        tail = await read_tail(self._audit_reader, writer.partition)
+        writer.head = tail.head
+        if tail.foreign:
+            self._report_foreign(writer.partition, tail)
+            letters = [
+                foreign_audit_letter(writer.partition, stored.offset, stored.value, why)
+                for stored, why in tail.foreign
+            ]
+            try:
+                await writer.write_letters(letters)
+            except WriterFailed:  # logged and counted already; the next batch recovers
+                log.exception("partition %d: the foreign records' dead letters were not "
+                              "written", writer.partition)  # fmt: skip
+
+    def _report_foreign(self, partition: int, tail: Tail) -> None:
+        for stored, why in tail.foreign:
+            log.error(
+                "%s[%d]@%d is not an audit record (%s): skipped, the chain continues after "
+                "seq %d; dead-lettered, see `databus audit verify`",
+                AUDIT.topic, partition, stored.offset, why, tail.head.next_seq - 1,
+            )  # fmt: skip
+        metrics.SHARE_FOREIGN_AUDIT_RECORDS.labels(str(partition)).inc(len(tail.foreign))
 
     async def release(self, partitions: set[int]) -> None:
         """Finish and close the writers of revoked partitions."""
@@ -297,6 +309,7 @@ class ShareWorker:
             writer = self._writers.pop(partition, None)
             if writer is not None:
                 async with writer.lock:
+                    writer.closed = True
                     await writer.close()
 
     async def _seek_committed(self, tps: Iterable[TopicPartition]) -> None:
@@ -308,43 +321,12 @@ class ShareWorker:
         for tp, offset in committed.items():
             self._consumer.seek(tp, beginnings[tp] if offset is None else offset)
 
-    async def _read_head(self, partition: int) -> ChainHead:
-        """The chain head after the newest committed audit record of ``partition``."""
-        reader = self._audit_reader
-        tp = TopicPartition(AUDIT.topic, partition)
-        reader.assign([tp])
-        start = (await reader.beginning_offsets([tp]))[tp]
-        end = (await reader.end_offsets([tp]))[tp]
-        window = _TAIL_WINDOW
-        while end > start:
-            begin = max(start, end - window)
-            reader.seek(tp, begin)
-            last = await self._last_value(tp, end)
-            if last is not None:
-                try:
-                    return ChainHead.after(partition, last[1])
-                except ValueError as invalid:
-                    raise AuditChainError(
-                        f"{AUDIT.topic}[{partition}]@{last[0]} {invalid}: the chain cannot be "
-                        "continued; run `databus audit verify`"
-                    ) from None
-            if begin == start:
-                break
-            window *= 8  # only transaction markers and aborted records so far
-        return ChainHead.start(partition)
-
-    async def _last_value(self, tp: TopicPartition, end: int) -> tuple[int, bytes | None] | None:
-        reader = self._audit_reader
-        last = None
-        deadline = asyncio.get_running_loop().time() + _READ_TIMEOUT_S
-        while await reader.position(tp) < end:
-            if asyncio.get_running_loop().time() > deadline:
-                raise AuditChainError(f"cannot read {tp.topic}[{tp.partition}] up to {end}")
-            fetched = await reader.getmany(tp, timeout_ms=_FETCH_TIMEOUT_MS)
-            for message in fetched.get(tp, []):
-                if message.offset < end:
-                    last = (message.offset, message.value)
-        return last
+    async def _seek_committed_quietly(self, tps: list[TopicPartition]) -> None:
+        """Rewind a partition that cannot be shared now, so no record is passed over."""
+        try:
+            await self._seek_committed(tps)
+        except KafkaError:
+            log.exception("partition %s: cannot rewind to the committed offsets", tps)
 
 
 async def run_share_worker(

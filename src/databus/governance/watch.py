@@ -8,9 +8,11 @@ day) rather than guess.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from databus.catalog import CATALOG, Catalog
@@ -22,6 +24,30 @@ log = logging.getLogger(__name__)
 CHECK_EVERY_S = 1.0
 
 _Fingerprint = tuple[tuple[str, int, int], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFiles:
+    """Which grant files were read, and a SHA-256 of their names and contents: what the
+    ``grants.applied`` operations record names."""
+
+    names: tuple[str, ...]
+    digest: str
+
+
+def grant_files(path: Path) -> GrantFiles:
+    """The grant files at ``path`` (a file, or a directory of ``*.yaml``) and their digest."""
+    files = sorted(path.glob("*.yaml")) if path.is_dir() else [path]
+    digest = hashlib.sha256()
+    names = []
+    for file in files:
+        try:
+            content = file.read_bytes()
+        except FileNotFoundError:
+            continue
+        names.append(file.name)
+        digest.update(file.name.encode() + b"\0" + hashlib.sha256(content).digest())
+    return GrantFiles(tuple(names), digest.hexdigest())
 
 
 class GrantsWatcher:
@@ -39,8 +65,12 @@ class GrantsWatcher:
         self._catalog = catalog
         self._every = check_every_s
         self._monotonic = monotonic
-        self._fingerprint = self._files()
+        self._fingerprint: _Fingerprint | None = self._files()
+        self.files = grant_files(path)
+        """The files the grants in force were loaded from (checked unchanged by loading)."""
         self.grants: GrantSet = load_grants(path, catalog)
+        if grant_files(path) != self.files:  # changed while loading: the next check reloads
+            self._fingerprint = None
         self._next_check = monotonic() + check_every_s
 
     def _files(self) -> _Fingerprint:
@@ -64,12 +94,17 @@ class GrantsWatcher:
         if fingerprint == self._fingerprint:
             return False
         self._fingerprint = fingerprint
+        files = grant_files(self.path)
         try:
             grants = load_grants(self.path, self._catalog)
         except GrantError as invalid:
             log.error("the grant files changed but do not load; still applying the previous "
                       "grants:\n%s", invalid)  # fmt: skip
             return False
+        if grant_files(self.path) != files:
+            self._fingerprint = None  # changed while loading: load again at the next check
+            return False
         self.grants = grants
+        self.files = files
         log.warning("grants reloaded from %s: %d grants", self.path, len(grants))
         return True

@@ -10,11 +10,14 @@ import pytest
 
 from databus.governance.chain import (
     ChainHead,
+    ExpectedHead,
     StoredRecord,
     genesis,
     link,
     verify_partition,
+    why_foreign,
 )
+from databus.governance.chain_tail import tail_of
 
 PARTITION = 3
 
@@ -123,9 +126,9 @@ CASES = [
         id="repeated",
     ),
     pytest.param(
-        lambda rs: renumbered([*rs[:2], StoredRecord(PARTITION, 0, b"{}"), *rs[2:]]),
-        2, None, "not an audit record (no seq)",
-        id="inserted-garbage",
+        lambda rs: renumbered([*rs[:2], rs[4], *rs[2:]]),
+        2, 4, "seq 4 where 2 was expected; seq 2 is later, at offset 3: records were reordered",
+        id="copied-forward",
     ),
 ]  # fmt: skip
 
@@ -151,16 +154,124 @@ def test_a_chain_moved_to_another_partition_does_not_verify() -> None:
     assert report.broken.offset == 0
 
 
-def test_a_chain_whose_start_retention_deleted_is_anchored_at_its_first_record() -> None:
+def test_a_chain_whose_start_retention_expired_is_anchored_at_its_first_record() -> None:
     records = chain(6)[2:]
     assert verify_partition(PARTITION, records).broken is not None
-    report = verify_partition(PARTITION, records, truncated=True)
-    assert report.broken is None
+    report = verify_partition(PARTITION, records, log_start=2, expires=True)
+    assert report.intact
     assert report.anchored_at == 2
     tampered = [edit(r, lambda x: x.update(purpose="q")) if r.offset == 4 else r for r in records]
-    broken = verify_partition(PARTITION, tampered, truncated=True).broken
+    broken = verify_partition(PARTITION, tampered, log_start=2, expires=True).broken
     assert broken is not None
     assert broken.offset == 4
+
+
+def test_a_start_deleted_from_a_topic_that_keeps_records_forever_is_a_finding() -> None:
+    """Retention is blamed only when the topic lets records expire (the super user's
+    DeleteRecords used to read as 'older records deleted by retention')."""
+    report = verify_partition(PARTITION, chain(6)[2:], log_start=2)
+    assert report.broken is None
+    assert report.anchored_at == 2
+    assert not report.intact
+    (finding,) = report.findings
+    assert "records before offset 2 were deleted" in finding.reason
+    assert "forever" in finding.reason
+    emptied = verify_partition(PARTITION, [], log_start=6)
+    assert [f.reason for f in emptied.findings] == [
+        "records before offset 6 were deleted (the topic keeps its records forever: "
+        "retention did not remove them)"
+    ]
+
+
+def foreign(offset: int, value: bytes) -> StoredRecord:
+    return StoredRecord(PARTITION, offset, value)
+
+
+def test_foreign_records_are_listed_apart_and_the_chain_goes_on_around_them() -> None:
+    records = chain(4)
+    mixed = [records[0], foreign(1, b"not json"), *records[1:3], foreign(4, b"{}"), records[3]]
+    mixed = [StoredRecord(PARTITION, n, r.value) for n, r in enumerate(mixed)]
+    report = verify_partition(PARTITION, mixed)
+    assert report.broken is None
+    assert report.records == 4
+    assert report.head_seq == 3
+    assert report.head_offset == 5
+    assert [(f.offset, f.why) for f in report.foreign] == [
+        (1, "not an audit record (not JSON)"),
+        (4, "not an audit record (no seq)"),
+    ]
+    assert not report.intact
+    assert why_foreign(records[0].value) is None
+
+
+def heads(records: list[StoredRecord], *positions: int) -> list[ExpectedHead]:
+    marks = []
+    for index in positions:
+        value = orjson.loads(records[index].value or b"")
+        marks.append(ExpectedHead(PARTITION, value["seq"], value["hash"], records[index].offset))
+    return marks
+
+
+def test_checkpointed_heads_still_in_place_are_confirmed() -> None:
+    records = chain(6)
+    report = verify_partition(PARTITION, records, expect=heads(records, 2, 5))
+    assert report.intact
+    assert report.confirmed == 2
+
+
+def rebuilt_from_genesis(count: int) -> list[StoredRecord]:
+    """The topic deleted and written again from the public genesis, other content."""
+    head = ChainHead.start(PARTITION)
+    records = []
+    for number in range(count):
+        record, head = head.seal({"consumer": "civil", "source_offset": number, "purpose": "x"})
+        records.append(StoredRecord(PARTITION, number, orjson.dumps(record)))
+    return records
+
+
+CHECKPOINT_CASES = [
+    pytest.param(lambda rs: rs[:3], "the chain ends at seq 2 (offset 2): records were deleted "
+                 "from its end, or the topic was rebuilt", id="newest-deleted"),
+    pytest.param(lambda rs: rebuilt_from_genesis(6), "checkpointed history was rewritten",
+                 id="rebuilt-from-genesis"),
+    pytest.param(lambda rs: rebuilt_from_genesis(2), "the chain ends at seq 1",
+                 id="rebuilt-shorter"),
+    pytest.param(lambda rs: [StoredRecord(PARTITION, r.offset + 3, r.value) for r in rs],
+                 "is at offset 7, the checkpoint saw it at offset 4: the topic was rebuilt",
+                 id="copied-to-other-offsets"),
+    pytest.param(lambda rs: [], "the partition holds no audit record", id="emptied"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("rewrite", "reason"), CHECKPOINT_CASES)
+def test_history_a_checkpoint_vouches_for_cannot_be_rewritten_unnoticed(
+    rewrite: Callable[[list[StoredRecord]], list[StoredRecord]], reason: str
+) -> None:
+    records = chain(6)
+    rewritten = rewrite(records)
+    assert verify_partition(PARTITION, rewritten).broken is None  # the chain alone: intact
+    report = verify_partition(PARTITION, rewritten, expect=heads(records, 4))
+    assert report.confirmed == 0
+    (finding,) = report.findings
+    assert reason in finding.reason
+
+
+def test_a_checkpointed_head_deleted_with_the_start_is_named() -> None:
+    records = chain(6)
+    report = verify_partition(PARTITION, records[4:], log_start=4, expires=True,
+                              expect=heads(records, 2))  # fmt: skip
+    (finding,) = report.findings
+    assert "checkpointed seq 2 (offset 2) is gone: the chain now starts at offset 4" in (
+        finding.reason
+    )
+
+
+def test_a_checkpointed_head_after_a_broken_link_is_not_reached() -> None:
+    records = chain(6)
+    tampered = [edit(r, lambda x: x.update(purpose="q")) if r.offset == 1 else r for r in records]
+    report = verify_partition(PARTITION, tampered, expect=heads(records, 4))
+    assert report.broken is not None
+    assert "not reached: the chain breaks before it" in report.findings[0].reason
 
 
 def test_the_head_of_a_partition_is_read_from_its_newest_record() -> None:
@@ -168,3 +279,15 @@ def test_the_head_of_a_partition_is_read_from_its_newest_record() -> None:
     assert ChainHead.after(PARTITION, records[-1].value).next_seq == 3
     with pytest.raises(ValueError, match="not an audit record"):
         ChainHead.after(PARTITION, b"[]")
+
+
+def test_the_tail_skips_foreign_records_after_the_newest_audit_record() -> None:
+    records = chain(3)
+    tail = tail_of(PARTITION, [*records, foreign(3, b"junk"), foreign(4, b"[]")])
+    assert tail is not None
+    assert tail.head == ChainHead.after(PARTITION, records[-1].value)
+    assert [(stored.offset, why) for stored, why in tail.foreign] == [
+        (3, "not an audit record (not JSON)"),
+        (4, "not an audit record (not a JSON object)"),
+    ]
+    assert tail_of(PARTITION, [foreign(0, b"junk")]) is None

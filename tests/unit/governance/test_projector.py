@@ -13,14 +13,14 @@ from databus.catalog import CATALOG
 from databus.client.intake import Intake
 from databus.governance.chain import ChainHead, StoredRecord, verify_partition
 from databus.governance.grants import Grant, GrantSet
-from databus.governance.projector import Projector
+from databus.governance.projector import Projector, foreign_audit_letter
 from databus.governance.views import catalog_with_views
 from databus.identity import Pseudonymizer
 from databus.records.audit import SharingAudit
 from databus.wire import Message, decode
 from tests.factories import make_citizen_id, sample_input
 
-KEY = b"projector-test-key"
+KEY = b"projector-test-key-at-least-32-bytes-long"
 PARTITION = 2
 NOW = dt.datetime(2026, 6, 1, 2, 0, tzinfo=dt.UTC)
 TODAY = dt.date(2026, 6, 1)
@@ -150,3 +150,44 @@ def test_a_record_whose_type_is_not_its_topic_is_not_shared() -> None:
         letter.reasons[0]
     )
     assert out.messages == []
+
+
+def with_source(source: Any, ce_source: bytes) -> Any:
+    headers = [(k, ce_source if k == "ce_source" else v) for k, v in source.headers]
+    return SimpleNamespace(**{**vars(source), "headers": headers})
+
+
+def test_a_record_whose_ce_source_is_not_its_dataset_s_owner_is_dead_lettered() -> None:
+    """Only health may write health's topic, but ce_source is the writer's word: a
+    record claiming to come from another agency is not passed on to consumers."""
+    forged = with_source(record(VISITS, 4), b"hrss")
+    out = run([forged, record(VISITS, 5, sequence=2)])
+    (letter,) = out.dead_letters
+    assert letter.source == f"{VISITS}[{PARTITION}]@4"
+    assert str(letter.reasons[0]) == (
+        "$: ce_source 'hrss' on health.hospital_visit.v1, whose records only health "
+        "publishes: not shared"
+    )
+    assert dict(out.refused) == {(VISITS, "forged_source"): 1}
+    assert dict(out.shared) == {("civil", VISITS): 1, ("hrss", VISITS): 1}
+    assert all(dict(m.headers)["ce_id"] != dict(forged.headers)["ce_id"] for m in out.messages)
+
+
+def test_an_id_number_in_a_forged_ce_source_reaches_no_dead_letter() -> None:
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 9)
+    out = run([with_source(record(VISITS, 4), citizen_id.encode())])
+    (letter,) = out.dead_letters
+    assert citizen_id not in str(letter.reasons[0])
+    assert citizen_id not in letter.to_message(source="databus-share").value.decode()
+
+
+def test_a_foreign_audit_record_is_dead_lettered_under_its_position() -> None:
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 9)
+    letter = foreign_audit_letter(3, 17, b"junk " + citizen_id.encode(), "not JSON")
+    again = foreign_audit_letter(3, 17, b"junk " + citizen_id.encode(), "not JSON")
+    assert letter.topic == "dlq.rejected.v1"
+    assert letter.id == again.id, "reported again on a later takeover: the same id"
+    value = orjson.loads(letter.value)
+    assert value["source"] == "audit.sharing.v1[3]@17"
+    assert value["dataset"] == "audit.sharing.v1"
+    assert citizen_id not in letter.value.decode()
