@@ -105,11 +105,14 @@ class SecureBus:
         }
         if user == ADMIN_USER:
             _, _, password = self.admin.sasl_credentials()
-            return values | {
-                "security_protocol": "SASL_PLAINTEXT",
+            values |= {
+                "security_protocol": self.admin.security_protocol,
                 "sasl_username": ADMIN_USER,
                 "sasl_password": password,
             }
+            if self.admin.ssl_cafile is not None:
+                values["ssl_cafile"] = self.admin.ssl_cafile
+            return values
         text = (self.credentials / f"{user}.env").read_text(encoding="utf-8")
         for line in text.splitlines():
             if line.startswith("export DATABUS_"):
