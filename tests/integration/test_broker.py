@@ -1,4 +1,5 @@
-"""The local broker against a real JVM: start, idempotent start, clients, stop."""
+"""The local broker against a real JVM: start, idempotent start, clients, stop; private
+files; demo brokers."""
 
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from click.testing import CliRunner
 
 from databus.cli.main import main
+from databus.errors import BrokerError
 from databus.ops.broker import LocalBroker, free_ports
+from databus.ops.private_files import loose_modes
+from databus.sandbox import DEMO_CLUSTER_PREFIX, on_demo_broker
 from databus.settings import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -39,7 +43,8 @@ async def create_topic(bootstrap: str, topic: str) -> set[str]:
 
 
 async def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes:
-    """Produce one message and read it back with a fresh consumer group."""
+    """Produce one message and read it back with a fresh consumer group (committed, so
+    the broker writes ``__consumer_offsets`` too)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
@@ -55,6 +60,7 @@ async def round_trip(bootstrap: str, topic: str, value: bytes) -> bytes:
     await consumer.start()
     try:
         message = await asyncio.wait_for(consumer.getone(), timeout=60)
+        await consumer.commit()
     finally:
         await consumer.stop()
     return bytes(message.value)
@@ -175,3 +181,73 @@ def test_session_broker_serves_clients(kafka_bootstrap: str) -> None:
     topic = f"test-session-{uuid.uuid4()}"
     asyncio.run(create_topic(kafka_bootstrap, topic))
     assert asyncio.run(round_trip(kafka_bootstrap, topic, b"session")) == b"session"
+
+
+def _umask(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return line.split()[1]
+    raise AssertionError(f"no Umask line for pid {pid}")
+
+
+def test_everything_in_the_broker_directory_is_private(own_broker: LocalBroker) -> None:
+    """Topic segments hold resident data: nobody but the user may read them."""
+    bootstrap = own_broker.start()
+    pid = own_broker.status().pid
+    assert pid is not None
+    assert _umask(pid) == "0077"
+    topic = f"test-modes-{uuid.uuid4()}"
+    asyncio.run(create_topic(bootstrap, topic))
+    assert asyncio.run(round_trip(bootstrap, topic, b"resident data")) == b"resident data"
+    assert loose_modes(own_broker.broker_dir) == []
+
+    own_broker.stop()  # a clean shutdown writes checkpoints and snapshots
+
+    written = {p.name for p in own_broker.data_dir.rglob("*")}
+    assert {f"{topic}-0", "__consumer_offsets-0", "meta.properties"} <= written
+    assert loose_modes(own_broker.broker_dir) == []
+    assert own_broker.broker_dir.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_demo_broker_stays_one_and_says_so(tmp_path: Path, broker_settings: Settings) -> None:
+    port, controller_port = free_ports(2)
+    state = ["--state-dir", str(tmp_path / "state")]
+    ports = ["--port", str(port), "--controller-port", str(controller_port)]
+    runner = CliRunner()
+    plain = LocalBroker(tmp_path / "state", broker_settings.cache_dir, port, controller_port)
+    try:
+        started = runner.invoke(main, ["broker", "start", "--demo", *ports, *state])
+        assert started.exit_code == 0, started.output
+        bootstrap = started.stdout.strip()
+        assert asyncio.run(on_demo_broker(Settings(bootstrap_servers=bootstrap)))
+        assert plain.cluster_id_path.read_text().startswith(DEMO_CLUSTER_PREFIX)
+
+        status = runner.invoke(main, ["broker", "status", *state])
+        assert "demo, plaintext" in status.stdout
+        assert runner.invoke(main, ["broker", "stop", *state]).exit_code == 0
+
+        with pytest.raises(BrokerError, match="is a demo broker"):
+            plain.start()
+        refused = runner.invoke(main, ["broker", "start", *ports, *state])
+        assert refused.exit_code == 2
+        assert refused.stderr.strip().count("\n") == 0
+        assert "is a demo broker (demo cluster id); start it with --demo" in refused.stderr
+        assert not plain.is_running()
+    finally:
+        plain.stop()
+
+
+def test_a_normal_broker_is_not_a_demo_broker(kafka_bootstrap: str) -> None:
+    assert not asyncio.run(on_demo_broker(Settings(bootstrap_servers=kafka_bootstrap)))
+
+
+def test_demo_with_secure_is_refused_in_one_line(tmp_path: Path) -> None:
+    state = ["--state-dir", str(tmp_path / "state")]
+
+    refused = CliRunner().invoke(main, ["broker", "start", "--demo", "--secure", *state])
+
+    assert refused.exit_code == 2
+    assert refused.stderr.strip() == (
+        "error: a demo broker is a local sandbox: --demo and --secure cannot be combined"
+    )
+    assert not (tmp_path / "state").exists()

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 import click
 
-from databus.ops.broker import LocalBroker
+from databus.ops.broker import BrokerStatus, LocalBroker
 from databus.ops.kafka_dist import KAFKA_VERSION, cached_kafka_libs
 from databus.settings import Settings
 
@@ -39,12 +39,22 @@ def _port_options(command: _Command) -> _Command:
 
 
 def _local_broker(
-    port: int | None, controller_port: int | None, state_dir: Path | None, *, secure: bool = False
+    port: int | None,
+    controller_port: int | None,
+    state_dir: Path | None,
+    *,
+    secure: bool = False,
+    demo: bool = False,
 ) -> LocalBroker:
     obj = click.get_current_context().find_object(Settings)
     settings = obj if obj is not None else Settings()
     return LocalBroker.from_settings(
-        settings, state_dir=state_dir, port=port, controller_port=controller_port, secure=secure
+        settings,
+        state_dir=state_dir,
+        port=port,
+        controller_port=controller_port,
+        secure=secure,
+        demo=demo,
     )
 
 
@@ -59,14 +69,25 @@ def broker() -> None:
 @click.option(
     "--secure",
     is_flag=True,
-    help="SASL/SCRAM for every client and ACLs enforced (the super user's credentials are "
-    "written to <state dir>/broker/admin.env).",
+    help="TLS (SASL_SSL) and SASL/SCRAM for every client, ACLs enforced; the CA clients "
+    "trust and the super user's settings are written under <state dir>/broker/.",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Format a new data directory as a demo broker, the only kind where the public "
+    "demo key works (synthetic data only); a demo broker starts only with --demo.",
 )
 def start(
-    port: int | None, controller_port: int | None, state_dir: Path | None, secure: bool
+    port: int | None,
+    controller_port: int | None,
+    state_dir: Path | None,
+    secure: bool,
+    demo: bool,
 ) -> None:
     """Start the broker unless it runs already; print its bootstrap address."""
-    local = _local_broker(port, controller_port, state_dir, secure=secure)
+    local = _local_broker(port, controller_port, state_dir, secure=secure, demo=demo)
+    local.refuse_other_kind()  # before any progress line: the error is all that is said
     current = local.status()
     if current.running:
         click.echo(f"Kafka already running (pid {current.pid})", err=True)
@@ -85,10 +106,12 @@ def start(
         click.echo(f"Kafka running (pid {local.status().pid})", err=True)
     if secure:
         click.echo(
-            "SASL/SCRAM required, ACLs enforced; the super user's settings: "
-            f". {local.admin_env_path}",
+            f"TLS and SASL/SCRAM required, ACLs enforced; clients trust {local.ca_path}; "
+            f"the super user's settings: . {local.admin_env_path}",
             err=True,
         )
+    if demo:
+        click.echo("a demo broker: synthetic data and the public demo key only", err=True)
     click.echo(bootstrap)
 
 
@@ -125,7 +148,15 @@ def status(ctx: click.Context, state_dir: Path | None) -> None:
         click.echo(f"Kafka not running{stale}")
         ctx.exit(EXIT_NOT_RUNNING)
     readiness = "" if current.ready else ", not accepting connections yet"
-    mode = "secure: SASL/SCRAM and ACLs" if current.secure else "plaintext"
     click.echo(
-        f"Kafka running (pid {current.pid}{readiness}, {mode}), bootstrap {current.bootstrap}"
+        f"Kafka running (pid {current.pid}{readiness}, {_describe(current)}), "
+        f"bootstrap {current.bootstrap}"
     )
+
+
+def _describe(status: BrokerStatus) -> str:
+    if status.secure and status.tls:
+        return "secure: TLS, SASL/SCRAM and ACLs"
+    if status.secure:
+        return "secure without TLS: started by an older databus, restart it"
+    return "demo, plaintext" if status.demo else "plaintext"

@@ -224,6 +224,13 @@ class LocalBroker:
         password = load_or_create_password(self.admin_password_path)
         return admin_client_settings(self.bootstrap, password, self.ca_path)
 
+    def refuse_other_kind(self) -> None:
+        """A one-line error if the data directory was formatted as another kind of
+        broker (plaintext or secure, demo or not) than this one starts."""
+        refuse_other_kind(
+            self._formatted(), secure=self.secure, demo=self.demo, data_dir=self.data_dir
+        )
+
     def is_running(self) -> bool:
         """Whether the broker this state directory belongs to is alive."""
         return self.status().running
@@ -233,9 +240,7 @@ class LocalBroker:
         java = require_tool("java")
         private_dir(self.broker_dir)
         with exclusive_lock(self.broker_dir / "start.lock"):
-            refuse_other_kind(
-                self._formatted(), secure=self.secure, demo=self.demo, data_dir=self.data_dir
-            )
+            self.refuse_other_kind()
             current = self.status()
             if current.running and current.pid is not None:
                 if current.bootstrap != self.bootstrap:
