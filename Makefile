@@ -19,7 +19,7 @@ demo: setup
 	scripts/ensure-tools --broker
 	$(DATABUS) demo
 
-## tour: local broker, topics, publish examples/, subscribe and show the records
+## tour: a demo broker (its own state dir), topics, publish examples/, subscribe and show the records
 tour: setup
 	scripts/ensure-tools --broker
 	DATABUS_DEMO=1 scripts/demo

@@ -1,7 +1,8 @@
 """The main job on one laptop: a synthetic province through the bus into decisions.
 
-:class:`Demo` starts a broker of its own (the embedded one, in ``<state dir>/demo``, on
-free ports, from empty), applies the topics, starts one ``databus worker`` process with
+:class:`Demo` starts a demo broker of its own (the embedded one, in ``<state dir>/demo``,
+on free ports, from empty, formatted with a demo cluster id so that the public demo key
+works against it and nowhere else), applies the topics, starts one ``databus worker`` process with
 its metrics on ``--web-port``, publishes a simulated province day by day with a clock
 tick after each day, waits until the worker has committed everything, and reads the
 summary from the worker's own ``/metrics`` (so that the summary is what an operator's
@@ -32,6 +33,12 @@ from databus.catalog import CATALOG, CLOCK
 from databus.client.publisher import Publisher
 from databus.errors import DatabusError
 from databus.ops.broker import LocalBroker, free_ports
+from databus.ops.private_files import (
+    PRIVATE_UMASK,
+    open_private_append,
+    private_dir,
+    write_private,
+)
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from databus.sim import Province, PublishedSimulation, SimulationConfig, publish_province
@@ -112,9 +119,9 @@ class Demo:
         """Run the demo; stops what it started unless ``keep_running``."""
         stop(self._settings)  # a previous demo kept running: start from empty
         shutil.rmtree(self.home, ignore_errors=True)
-        self.home.mkdir(parents=True)
+        private_dir(self.home)  # the worker's tables and logs are about (synthetic) people
         port, controller = free_ports(2)
-        broker = LocalBroker(self.home, self._settings.cache_dir, port, controller)
+        broker = LocalBroker(self.home, self._settings.cache_dir, port, controller, demo=True)
         worker: subprocess.Popen[bytes] | None = None
         try:
             self._on_step(f"starting the embedded Kafka broker on {broker.bootstrap}")
@@ -143,11 +150,19 @@ class Demo:
             *("--data-dir", str(self.home / "worker")),
             *("--web-port", str(self.options.web_port), "--session-timeout", "10"),
         ]
-        with (self.home / "worker.log").open("ab") as log:
+        log = open_private_append(self.home / "worker.log")
+        try:
             process = subprocess.Popen(  # noqa: S603 - our own CLI
-                command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                command,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
-        (self.home / "worker.pid").write_text(str(process.pid))
+        finally:
+            os.close(log)
+        write_private(self.home / "worker.pid", str(process.pid))
         return process
 
     def _stop(self, worker: subprocess.Popen[bytes] | None, broker: LocalBroker) -> None:
