@@ -8,6 +8,8 @@ script to regenerate ``deploy/k8s/prometheus-rules.yaml`` from the alert rules.
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 import re
 import shutil
@@ -28,6 +30,7 @@ from databus import metrics
 from databus.catalog import CATALOG
 from databus.cli import main
 from databus.governance.views import configured_catalog
+from databus.sandbox import is_demo_cluster
 from databus.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -462,6 +465,52 @@ def test_compose_kafka_serves_the_host_and_the_containers() -> None:
         bootstrap = service["environment"]["DATABUS_BOOTSTRAP_SERVERS"]
         assert bootstrap in advertised.values(), name
         assert bootstrap.startswith("kafka:"), name
+
+
+def test_compose_kafka_is_a_demo_broker() -> None:
+    """The stack runs with the public demo key, which works only against a demo broker."""
+    cluster_id = compose()["services"]["kafka"]["environment"]["CLUSTER_ID"]
+
+    assert is_demo_cluster(cluster_id)
+    assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16  # a KRaft cluster id
+
+
+def test_compose_publisher_simulates_days_that_have_passed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A publisher refuses records dated after the broker received them (outside a demo
+    broker's simulated days): the simulated period must end before today."""
+    parsed = parse_databus(databus_services()["publisher"]["command"], monkeypatch)
+    start = parsed.params["start"].date()
+    last_day = start + dt.timedelta(days=parsed.params["days"] - 1)
+
+    assert last_day < dt.date.today()  # noqa: DTZ011 - the host's date is what matters
+    assert start == dt.date(2025, 1, 1)
+
+
+def test_compose_metrics_ports_listen_beyond_the_container_loopback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prometheus scrapes from its own container: a port on 127.0.0.1 would be unreachable."""
+    opened = 0
+    for name, service in databus_services().items():
+        params = parse_databus(service["command"], monkeypatch).params
+        for port, host in (("web_port", "web_host"), ("metrics_port", "metrics_host")):
+            if params.get(port) is not None:
+                opened += 1
+                assert params[host] == "0.0.0.0", f"{name}: --{host.replace('_', '-')}"
+    assert opened == 3  # two workers and the publisher
+
+
+def test_compose_worker_healthchecks_ask_livez_on_the_web_port(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, service in databus_services().items():
+        if not name.startswith("worker-"):
+            continue
+        port = parse_databus(service["command"], monkeypatch).params["web_port"]
+        (probe,) = [arg for arg in service["healthcheck"]["test"] if "urlopen" in arg]
+        assert f"'http://127.0.0.1:{port}/livez'" in probe, name
 
 
 def test_prometheus_scrapes_the_ports_the_compose_commands_open() -> None:
