@@ -167,7 +167,11 @@ def test_a_raw_client_cannot_stop_the_worker(dataset: str, field: str, value: An
 
 _TOPICS = st.sampled_from([*(d.topic for d in SOURCES), CLOCK.topic])
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=12,
 )
