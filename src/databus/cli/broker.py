@@ -89,9 +89,7 @@ def start(
     local = _local_broker(port, controller_port, state_dir, secure=secure, demo=demo)
     local.refuse_other_kind()  # before any progress line: the error is all that is said
     current = local.status()
-    if current.running:
-        click.echo(f"Kafka already running (pid {current.pid})", err=True)
-    else:
+    if not current.running:
         if current.stale_pid is not None:
             click.echo(f"removing stale pid file {local.pid_path}", err=True)
         if cached_kafka_libs(local.cache_dir) is None:
@@ -101,8 +99,10 @@ def start(
                 err=True,
             )
         click.echo(f"starting Kafka {KAFKA_VERSION}, log: {local.log_path}", err=True)
-    bootstrap = local.start()
-    if not current.running:
+    bootstrap = local.start()  # a running broker of another mode or port is refused here
+    if current.running:
+        click.echo(f"Kafka already running (pid {current.pid})", err=True)
+    else:
         click.echo(f"Kafka running (pid {local.status().pid})", err=True)
     if secure:
         click.echo(

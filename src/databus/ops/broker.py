@@ -24,9 +24,6 @@ demo key works. It stays one for the life of its data directory.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ from databus.ops.broker_data import (
     read_properties,
     refuse_other_kind,
 )
+from databus.ops.broker_jvm import BrokerFiles, format_storage, launch, wait_until_ready
 from databus.ops.broker_security import (
     PLAINTEXT_MODE,
     SECURE_MODE,
@@ -53,19 +51,11 @@ from databus.ops.kafka_dist import (
     require_tool,
     tail,
 )
-from databus.ops.private_files import (
-    PRIVATE_UMASK,
-    make_tree_private,
-    open_private_append,
-    private_dir,
-    write_private,
-)
+from databus.ops.private_files import make_tree_private, private_dir, write_private
 from databus.ops.processes import (
-    LAUNCHED,
     LOOPBACK,
     command_line,
     free_ports,
-    is_alive,
     port_accepts,
     port_is_free,
     terminate,
@@ -88,18 +78,6 @@ logger = logging.getLogger(__name__)
 BROKER_HOST = LOOPBACK
 READY_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
-MAIN_CLASS = "kafka.Kafka"
-#: The official start script's flags with a smaller heap, fit for a laptop or CI runner.
-JVM_OPTIONS = (
-    "-Xms512m",
-    "-Xmx1g",
-    "-server",
-    "-XX:+UseG1GC",
-    "-XX:MaxGCPauseMillis=20",
-    "-XX:InitiatingHeapOccupancyPercent=35",
-    "-XX:+ExplicitGCInvokesConcurrent",
-)
-_FORMAT_TIMEOUT_S = 120.0
 _KILL_TIMEOUT_S = 10.0
 _LOG_TAIL_LINES = 40
 
@@ -164,6 +142,14 @@ class LocalBroker:
         self.admin_env_path = self.broker_dir / "admin.env"
         self.tls_dir = self.broker_dir / "tls"
         self.ca_path = self.tls_dir / CA_FILE
+        self._files = BrokerFiles(
+            self.broker_dir,
+            self.data_dir,
+            self.config_path,
+            self.log4j_path,
+            self.log_path,
+            self.pid_path,
+        )
 
     @classmethod
     def from_settings(
@@ -271,9 +257,13 @@ class LocalBroker:
             libs = ensure_kafka_libs(self.cache_dir)
             if make_tree_private(self.broker_dir):
                 logger.info("made %s private to its owner (0700/0600)", self.broker_dir)
-            self._write_config()
-            self._format_storage(java, libs)
-            pid = self._launch(java, libs)
+            security = self._security()
+            self._write_config(security)
+            if self._formatted() is None:
+                extra = security.format_arguments() if security is not None else []
+                format_storage(self._files, java, libs, self._cluster_id_to_format(), extra)
+                write_private(self.mode_path, (SECURE_MODE if security else PLAINTEXT_MODE) + "\n")
+            pid = launch(self._files, java, libs)
             try:
                 self._wait_until_ready(pid, timeout)
             except BrokerError:
@@ -318,7 +308,7 @@ class LocalBroker:
 
     def _is_our_broker(self, pid: int) -> bool:
         command = command_line(pid)
-        return command is not None and f"{MAIN_CLASS} {self.config_path}" in command
+        return command is not None and self._files.command_marker() in command
 
     def _running_config(self) -> dict[str, str]:
         """The config the running broker was started with (rewritten only at a start)."""
@@ -351,9 +341,8 @@ class LocalBroker:
             logger.info("made a CA and a broker certificate in %s", self.tls_dir)
         return security
 
-    def _write_config(self) -> None:
+    def _write_config(self, security: BrokerSecurity | None) -> None:
         private_dir(self.data_dir)
-        security = self._security()
         config = render_server_properties(
             data_dir=self.data_dir,
             port=self.port,
@@ -383,93 +372,14 @@ class LocalBroker:
         write_private(self.cluster_id_path, cluster_id + "\n")
         return cluster_id
 
-    def _java_args(self, libs: Path, main_class: str) -> list[str]:
-        """Logging config, classpath (Java expands the ``*``) and main class."""
-        return [
-            f"-Dlog4j2.configurationFile={self.log4j_path}",
-            "-cp",
-            f"{libs}{os.sep}*",
-            main_class,
-        ]
-
-    def _format_storage(self, java: str, libs: Path) -> None:
-        """Write the KRaft metadata the broker needs before its very first start."""
-        if self._formatted() is not None:
-            return
-        cluster_id = self._cluster_id_to_format()
-        argv = [
-            java,
-            *self._java_args(libs, "kafka.tools.StorageTool"),
-            "format",
-            "--cluster-id",
-            cluster_id,
-            "--config",
-            str(self.config_path),
-            "--ignore-formatted",
-        ]
-        security = self._security()
-        if security is not None:
-            argv += security.format_arguments()
-        logger.info("formatting %s for cluster %s", self.data_dir, cluster_id)
-        try:
-            result = subprocess.run(  # noqa: S603
-                argv,
-                capture_output=True,
-                text=True,
-                timeout=_FORMAT_TIMEOUT_S,
-                check=False,
-                umask=PRIVATE_UMASK,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise BrokerError(f"formatting {self.data_dir} timed out") from exc
-        if result.returncode != 0:
-            output = tail((result.stdout + result.stderr).splitlines())
-            raise BrokerError(f"cannot format {self.data_dir}:\n{output}")
-        write_private(self.mode_path, (SECURE_MODE if self.secure else PLAINTEXT_MODE) + "\n")
-
-    def _launch(self, java: str, libs: Path) -> int:
-        """Start the JVM detached from our session, so it outlives the CLI."""
-        if self.log_path.exists():
-            self.log_path.replace(self.broker_dir / "broker.log.1")
-        argv = [
-            java,
-            *JVM_OPTIONS,
-            *self._java_args(libs, MAIN_CLASS),
-            str(self.config_path),
-        ]
-        log = open_private_append(self.log_path)
-        try:
-            process = subprocess.Popen(  # noqa: S603
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.broker_dir,
-                start_new_session=True,
-                umask=PRIVATE_UMASK,
-            )
-        finally:
-            os.close(log)
-        LAUNCHED[process.pid] = process
-        write_private(self.pid_path, f"{process.pid}\n")
-        logger.info("launched broker pid %d, log %s", process.pid, self.log_path)
-        return process.pid
-
     def _wait_until_ready(self, pid: int, timeout: float) -> None:
-        """Ready = the client port accepts TCP; it opens once the broker is unfenced."""
-        deadline = time.monotonic() + timeout
-        while not port_accepts(self.port):
-            if not is_alive(pid):
-                raise BrokerError(
-                    f"the broker (pid {pid}) exited during start-up; end of "
-                    f"{self.log_path}:\n{self.logtail()}"
-                )
-            if time.monotonic() >= deadline:
-                raise BrokerError(
-                    f"the broker (pid {pid}) did not open {self.bootstrap} within "
-                    f"{timeout:.0f}s; end of {self.log_path}:\n{self.logtail()}"
-                )
-            time.sleep(0.25)
+        wait_until_ready(
+            pid,
+            self.port,
+            timeout,
+            bootstrap=self.bootstrap,
+            log_tail=lambda: f"end of {self.log_path}:\n{self.logtail()}",
+        )
 
 
 def _mode(secure: bool) -> str:
