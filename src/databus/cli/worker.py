@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import click
 from databus.errors import DatabusError
 from databus.governance.operations import operation_record, record_operation
 from databus.metrics import DEFAULT_HOST
+from databus.ops.private_files import PRIVATE_UMASK, make_tree_private, private_dir
 from databus.records.audit import OperationAction
 from databus.rules import load_policy
 from databus.sandbox import on_demo_broker
@@ -70,7 +72,10 @@ def worker(
     from databus.streams.worker import run_worker  # noqa: PLC0415
 
     datadir = data_dir or settings.state_dir / "worker"
-    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    # Its tables hold every person's state: private to this user, like the broker's data.
+    private_dir(datadir)
+    make_tree_private(datadir)
+    os.umask(PRIVATE_UMASK)
     options = EngineOptions(
         store="memory://" if memory_store else f"{STORE_SCHEME}://",
         datadir=datadir,
