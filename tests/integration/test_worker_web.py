@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from databus.client.publisher import Publisher
+from databus.ops.private_files import loose_modes
 from databus.ops.processes import free_ports
 from databus.settings import Settings
 from databus.streams.names import STATE_TABLE
@@ -52,7 +53,9 @@ def _listening(port: int) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def worker_with_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
+def worker_with_state(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[int, str, Path]]:
     """A worker with a web port, on a bus of its own holding one person's state."""
     tmp = tmp_path_factory.mktemp("worker-web")
     with fresh_bus(tmp, Settings().cache_dir) as settings:
@@ -71,13 +74,13 @@ def worker_with_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
                 return sent.key.decode()
 
             person_ref = asyncio.run(publish())
-            yield port, person_ref
+            yield port, person_ref, tmp / "worker"
         finally:
             stop_worker(process)
 
 
-def test_only_the_operator_routes_answer(worker_with_state: tuple[int, str]) -> None:
-    port, person_ref = worker_with_state
+def test_only_the_operator_routes_answer(worker_with_state: tuple[int, str, Path]) -> None:
+    port, person_ref, _ = worker_with_state
     base = f"http://127.0.0.1:{port}"
     for route in ROUTES:
         status, _ = _get(base + route)
@@ -93,15 +96,22 @@ def test_only_the_operator_routes_answer(worker_with_state: tuple[int, str]) -> 
         assert person_ref.encode() not in body, path
 
 
-def test_no_route_returns_person_data(worker_with_state: tuple[int, str]) -> None:
-    port, person_ref = worker_with_state
+def test_no_route_returns_person_data(worker_with_state: tuple[int, str, Path]) -> None:
+    port, person_ref, _ = worker_with_state
     for route in ROUTES:
         _, body = _get(f"http://127.0.0.1:{port}{route}")
         assert person_ref.encode() not in body, route
         assert b"PA-1" not in body, route  # the pensioner account of the sample record
 
 
-def test_the_web_port_listens_on_loopback_only(worker_with_state: tuple[int, str]) -> None:
-    port, _ = worker_with_state
+def test_the_web_port_listens_on_loopback_only(worker_with_state: tuple[int, str, Path]) -> None:
+    port, _, _ = worker_with_state
     # 0100007F is 127.0.0.1 as /proc/net/tcp writes it; 00000000 would be every interface.
     assert _listening(port) == {"0100007F"}
+
+
+def test_the_worker_tables_are_private(worker_with_state: tuple[int, str, Path]) -> None:
+    """Its RocksDB tables hold every person's state: 0700 directories, 0600 files."""
+    _, _, data_dir = worker_with_state
+    assert any(data_dir.rglob("*")), "the worker wrote its tables"
+    assert loose_modes(data_dir) == []
