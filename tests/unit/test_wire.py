@@ -1,4 +1,5 @@
-"""CloudEvents binary mode round trips and decode failures."""
+"""CloudEvents binary mode round trips and decode failures; reasons that name only the
+dataset's fields and kinds from a closed set."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from dataclasses import dataclass, field
 
 import orjson
 import pytest
+from pydantic import ValidationError
 
 from databus import records as r
 from databus.catalog import CATALOG
 from databus.errors import DecodeError
-from databus.wire import decode, encode_record
+from databus.records.dlq import REASON_KINDS, Reason, kind_of
+from databus.wire import KEY_ID_HEADER, decode, encode_record, reasons_from
 
 REF = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -126,3 +129,76 @@ def test_event_json_has_envelope_position_and_data() -> None:
     assert shown["subject"] == REF
     assert shown["data"] == orjson.loads(message.value)
     assert {"partition", "offset", "id", "time", "specversion"} <= set(shown)
+
+
+OTHER_ID = "440524188001010014"
+
+
+def test_the_encoder_puts_the_key_id_into_every_message() -> None:
+    dataset = CATALOG.get(NAMES[0])
+    message = encode_record(dataset, SAMPLES[0], source="health", key_id="0123456789abcdef")
+    assert dict(message.headers)[KEY_ID_HEADER] == b"0123456789abcdef"
+    event = decode(FakeMessage(message.value, message.headers, message.key))
+    assert event.envelope.keyid == "0123456789abcdef"
+    without = encode_record(dataset, SAMPLES[0], source="health")
+    assert KEY_ID_HEADER not in dict(without.headers)
+    assert "keyid" not in decode(FakeMessage(without.value, without.headers)).to_json_dict()
+
+
+def test_a_header_value_shaped_like_an_id_number_is_masked_in_the_error() -> None:
+    forged = [(k, OTHER_ID.encode() if k == "ce_type" else v) for k, v in _good_headers()]
+    with pytest.raises(DecodeError, match="unknown ce_type '440524") as caught:
+        decode(FakeMessage(b'{"as_of":"2026-01-01"}', forged, topic="system.clock.v1"))
+    assert OTHER_ID not in str(caught.value)
+
+
+def test_a_forged_record_names_only_the_datasets_fields() -> None:
+    """A raw client's unknown keys, also inside nested evidence, are never repeated."""
+    message = encode_record(CATALOG.get(NAMES[2]), SAMPLES[2], source="databus")
+    data = orjson.loads(message.value)
+    data[OTHER_ID] = 1
+    data["evidence"][0][OTHER_ID] = 2
+    data["evidence"][0]["dataset"] = 3
+    with pytest.raises(DecodeError) as caught:
+        decode(FakeMessage(orjson.dumps(data), message.headers, topic=NAMES[2]))
+    text = str(caught.value)
+    assert OTHER_ID not in text
+    assert "evidence.0.$extra:" in text
+    assert "evidence.0.dataset:" in text
+    assert "$extra: a key that is not a field of this dataset" in text
+
+
+def test_reasons_of_a_validation_error_have_bounded_codes() -> None:
+    model = CATALOG.get(NAMES[0]).bus_model
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate({OTHER_ID: 1, "other": 2, "visit_type": "x", "occurred_at": []})
+    reasons = reasons_from(caught.value, model)
+    codes = [reason.code for reason in reasons]
+    assert codes.count("$extra:extra_forbidden") == 1
+    assert "visit_type:literal_error" in codes
+    assert "occurred_at:type_error" in codes
+    assert "person_ref:missing" in codes
+    assert all(kind_of_code(code) in REASON_KINDS for code in codes)
+    assert "2 keys that are not fields of this dataset" in str(reasons)
+
+
+def kind_of_code(code: str) -> str:
+    return code.partition(":")[2]
+
+
+@pytest.mark.parametrize(
+    ("error_type", "kind"),
+    [
+        ("missing", "missing"), ("extra_forbidden", "extra_forbidden"),
+        ("json_invalid", "json_invalid"), ("int_parsing", "type_error"),
+        ("string_type", "type_error"), ("datetime_parsing", "format_error"),
+        ("timezone_aware", "format_error"), ("less_than_equal", "out_of_range"),
+        ("string_too_long", "out_of_range"), ("literal_error", "literal_error"),
+        ("enum", "literal_error"), ("string_pattern_mismatch", "pattern_mismatch"),
+        ("value_error", "value_error"), ("record_check", "record_check"),
+        ("union_tag_invalid", "invalid"), ("370102194912310020", "invalid"),
+    ],
+)  # fmt: skip
+def test_pydantic_error_types_map_onto_the_closed_set_of_kinds(error_type: str, kind: str) -> None:
+    assert kind_of(error_type) == kind
+    assert Reason.of("x", "m", error_type).code == f"x:{kind}"
