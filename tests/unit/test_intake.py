@@ -1,4 +1,9 @@
-"""From agency input to message or rejection, and reading files."""
+"""From agency input to message or rejection, and reading files.
+
+Rejections name only the dataset's fields (``$extra`` for any other key), their codes
+come from a closed set, and no ID number survives in what they show."""
+
+# ruff: noqa: RUF001 - digits of other scripts are what some of these tests are about
 
 from __future__ import annotations
 
@@ -12,8 +17,10 @@ from databus.catalog import CATALOG
 from databus.client.files import read_lines
 from databus.client.intake import Intake
 from databus.errors import CatalogError
-from databus.identity import Pseudonymizer
-from databus.wire import Message, Rejection, decode
+from databus.identity import Pseudonymizer, contains_id_number, normalise_text
+from databus.records.dlq import REASON_KINDS
+from databus.wire import KEY_ID_HEADER, Message, Rejection, decode
+from tests.conftest import TEST_KEY
 from tests.factories import make_citizen_id
 from tests.unit.test_wire import FakeMessage
 
@@ -53,7 +60,7 @@ def test_good_line_becomes_a_pseudonymous_event(
         (orjson.dumps(GOOD | {"identity_verified": "yes"}), "identity_verified"),
         (orjson.dumps(GOOD | {"citizen_id": CID[:17] + "9"}), "citizen_id"),
         (orjson.dumps({k: v for k, v in GOOD.items() if k != "visit_id"}), "visit_id"),
-        (orjson.dumps(GOOD | {"extra": 1}), "extra"),
+        (orjson.dumps(GOOD | {"extra": 1}), "$extra"),
         (b'{"citizen_id": "' + CID.encode() + b'", "occurred_at": ', "$"),
         (orjson.dumps(GOOD | {"occurred_at": "2026-03-02T10:15:00"}), "occurred_at"),
         (orjson.dumps([GOOD]), "$"),
@@ -119,3 +126,204 @@ def test_fast_murmur2_equals_kafkas() -> None:
     for length in range(40):
         data = bytes((i * 37 + length) % 256 for i in range(length))
         assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF
+
+
+VISITS = CATALOG.get("health.hospital_visit.v1")
+OTHER_ID = make_citizen_id("440524", dt.date(1980, 1, 1), sequence=14)
+HEADER = "citizen_id,occurred_at,visit_id,hospital_code,visit_type,identity_verified"
+ROW = f"{CID},2026-03-02T10:15:00+08:00,V1,H1,outpatient,true"
+
+
+def _shown(rejection: Rejection) -> str:
+    """Everything a rejection shows: terminal line, dead-letter record and message."""
+    return (
+        rejection.summary()
+        + rejection.to_record().model_dump_json()
+        + (rejection.to_message().value.decode())
+    )
+
+
+def test_an_unknown_key_is_not_named_even_when_it_is_an_id_number(intake: Intake) -> None:
+    line = orjson.dumps(GOOD | {OTHER_ID: "x", "nickname": "x"})
+    rejection = intake.from_json(line)
+    assert isinstance(rejection, Rejection)
+    assert [(r.field, r.code) for r in rejection.reasons] == [("$extra", "$extra:extra_forbidden")]
+    assert "2 keys that are not fields" in rejection.reasons[0].message
+    assert "nickname" not in rejection.summary()
+    assert OTHER_ID not in _shown(rejection)
+    assert not contains_id_number(_shown(rejection))
+
+
+def test_an_unknown_key_of_a_mapping_is_not_named(intake: Intake) -> None:
+    rejection = intake.from_mapping(GOOD | {OTHER_ID: 1, 7: 2})
+    assert isinstance(rejection, Rejection)
+    assert {r.code for r in rejection.reasons} == {"$extra:extra_forbidden", "$:type_error"}
+    assert OTHER_ID not in _shown(rejection)
+
+
+def test_five_thousand_unknown_keys_make_one_code(intake: Intake) -> None:
+    codes = set()
+    for n in range(5_000):
+        rejection = intake.from_json(orjson.dumps(GOOD | {f"k{n}-{OTHER_ID}": n}))
+        assert isinstance(rejection, Rejection)
+        codes |= {reason.code for reason in rejection.reasons}
+    assert codes == {"$extra:extra_forbidden"}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        orjson.dumps(GOOD | {"identity_verified": "yes"}),
+        orjson.dumps(GOOD | {"occurred_at": "2026-03-02T10:15:00"}),
+        orjson.dumps(GOOD | {"occurred_at": "1899-12-31T10:15:00+08:00"}),
+        orjson.dumps(GOOD | {"visit_type": "house_call"}),
+        orjson.dumps(GOOD | {"visit_id": "x" * 65}),
+        orjson.dumps(GOOD | {"visit_id": 12}),
+        orjson.dumps(GOOD | {"citizen_id": CID[:17] + "9"}),
+        orjson.dumps({k: v for k, v in GOOD.items() if k != "visit_id"}),
+        orjson.dumps([GOOD]),
+        b"{",
+        b'"' + OTHER_ID.encode() + b'"',
+        orjson.dumps(GOOD | {"visit_id": {OTHER_ID: 1}}),
+    ],
+)
+def test_reason_codes_come_from_a_closed_set(intake: Intake, line: bytes) -> None:
+    rejection = intake.from_json(line)
+    assert isinstance(rejection, Rejection)
+    allowed = set(intake.columns.allowed) | {"$", "$extra"}
+    for reason in rejection.reasons:
+        field, _, kind = reason.code.partition(":")
+        assert field in allowed, reason
+        assert kind in REASON_KINDS, reason
+        assert kind != "invalid", reason
+    assert OTHER_ID not in _shown(rejection)
+
+
+def test_an_id_number_written_with_json_escapes_is_masked_in_raw(intake: Intake) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in OTHER_ID)
+    line = (
+        orjson.dumps(GOOD | {"visit_type": "house_call"})[:-1] + f', "note": "{escaped}"}}'.encode()
+    )
+    rejection = intake.from_json(line)
+    assert isinstance(rejection, Rejection)
+    assert not contains_id_number(rejection.raw)
+    assert "440524" in rejection.raw
+
+
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        pytest.param(ROW, "(is it a data row? the header row may be missing)", id="no-header"),
+        pytest.param(HEADER.replace("hospital_code", OTHER_ID), "1 column not of", id="id-column"),
+        pytest.param(HEADER.replace(",identity_verified", ""), "lacks identity_verified",
+                     id="missing-column"),
+        pytest.param(HEADER + ",nickname", "1 column not of the dataset;", id="unknown-column"),
+        pytest.param(HEADER + ",visit_id", "names the column visit_id twice", id="twice"),
+    ],
+)  # fmt: skip
+def test_a_csv_whose_header_is_not_the_datasets_columns_is_refused_whole(
+    intake: Intake, tmp_path: Path, header: str, problem: str
+) -> None:
+    path = tmp_path / "visits.csv"
+    path.write_text("\n".join([header, ROW, ROW.replace("V1", "V2")]) + "\n")
+    lines = list(read_lines(path, columns=intake.columns))
+    assert [line.number for line in lines] == [1, 2, 3], "the header line counts as well"
+    outcomes = [intake.from_line(line) for line in lines]
+    for outcome in outcomes:
+        assert isinstance(outcome, Rejection)
+        [reason] = outcome.reasons
+        assert reason.code == "$:csv_header"
+        assert "the CSV header is not the columns of health.hospital_visit.v1" in reason.message
+        assert problem in reason.message
+        assert "whole file is refused" in reason.message
+        assert OTHER_ID not in _shown(outcome)
+        assert CID not in _shown(outcome)
+
+
+def test_a_csv_header_of_the_datasets_columns_in_any_order_is_read(
+    intake: Intake, tmp_path: Path
+) -> None:
+    names = HEADER.split(",")
+    path = tmp_path / "visits.csv"
+    path.write_text(",".join(reversed(names)) + "\n" + ",".join(reversed(ROW.split(","))) + "\n")
+    [line] = read_lines(path, columns=intake.columns)
+    assert isinstance(intake.from_line(line), Message)
+
+
+def test_an_optional_column_may_be_left_out_of_a_csv_header(
+    pseudonymizer: Pseudonymizer, tmp_path: Path
+) -> None:
+    households = Intake(CATALOG.get("police.household.v1"), pseudonymizer)
+    path = tmp_path / "households.csv"
+    born = f"{CID[6:10]}-{CID[10:12]}-{CID[12:14]}"
+    path.write_text(
+        "citizen_id,occurred_at,event,birth_date,region_code\n"
+        f"{CID},2026-03-02T10:15:00+08:00,registered,{born},370102\n"
+    )
+    [line] = read_lines(path, columns=households.columns)
+    assert isinstance(households.from_line(line), Message)
+
+
+NOW = dt.datetime(2026, 3, 2, 2, 10, tzinfo=dt.UTC)  # 10:10 at +08:00
+
+
+def test_a_record_dated_in_the_future_is_rejected(pseudonymizer: Pseudonymizer) -> None:
+    intake = Intake(VISITS, pseudonymizer, clock=lambda: NOW)
+    within = intake.from_json(orjson.dumps(GOOD | {"occurred_at": "2026-03-02T10:15:00+08:00"}))
+    assert isinstance(within, Message), "five minutes of clock skew are allowed"
+    rejection = intake.from_json(
+        orjson.dumps(GOOD | {"occurred_at": "2026-03-02T10:15:01+08:00"}), where="line 3"
+    )
+    assert isinstance(rejection, Rejection)
+    assert [(r.field, r.code) for r in rejection.reasons] == [
+        ("occurred_at", "occurred_at:future_dated")
+    ]
+    assert str(rejection.reasons[0]) == (
+        "occurred_at: is in the future (later than now + 5 minutes)"
+    )
+    assert CID not in rejection.raw
+    mapping = intake.from_mapping(GOOD | {"occurred_at": "2027-01-01T00:00:00+08:00"})
+    assert isinstance(mapping, Rejection)
+    assert mapping.reasons[0].code == "occurred_at:future_dated"
+
+
+def test_future_days_pass_where_they_are_allowed(pseudonymizer: Pseudonymizer) -> None:
+    """On a demo broker the publisher lets simulations publish future days."""
+    intake = Intake(VISITS, pseudonymizer, clock=lambda: NOW, allow_future=True)
+    later = intake.from_json(orjson.dumps(GOOD | {"occurred_at": "2030-01-01T00:00:00+08:00"}))
+    assert isinstance(later, Message)
+
+
+def test_every_message_carries_the_key_id_not_the_key(
+    intake: Intake, pseudonymizer: Pseudonymizer
+) -> None:
+    message = intake.from_json(orjson.dumps(GOOD))
+    assert isinstance(message, Message)
+    headers = dict(message.headers)
+    assert headers[KEY_ID_HEADER] == pseudonymizer.key_id.encode()
+    event = decode(FakeMessage(message.value, message.headers))
+    assert event.envelope.keyid == pseudonymizer.key_id
+    assert event.to_json_dict()["keyid"] == pseudonymizer.key_id
+    everything = message.value + b"".join(value for _, value in message.headers)
+    assert TEST_KEY not in everything
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        "370102 19491231 002X",
+        "370102-1949-1231-002X",
+        "３７０１０２１９４９１２３１００２Ｘ",
+        "370102\u200b19491231002X",
+        "370102\u00a019491231\u00a0002X",
+        "٣٧٠١٠٢١٩٤٩١٢٣١٠٠٢X",
+    ],
+)
+def test_a_disguised_id_number_in_a_code_field_is_rejected_and_masked(
+    intake: Intake, disguised: str
+) -> None:
+    rejection = intake.from_json(orjson.dumps(GOOD | {"hospital_code": disguised}))
+    assert isinstance(rejection, Rejection), "the record reached the bus"
+    assert [r.field for r in rejection.reasons] == ["hospital_code"]
+    assert not contains_id_number(_shown(rejection))
+    assert "19491231" not in normalise_text(rejection.raw).replace(" ", "")

@@ -108,3 +108,30 @@ def test_an_id_number_in_a_code_field_is_refused() -> None:
     with pytest.raises(ValidationError, match="looks like a resident ID number") as caught:
         r.HospitalVisitInput.model_validate(_visit(visit_id=make_citizen_id(sequence=7)))
     assert _fields(caught.value) == {"visit_id"}
+
+
+@pytest.mark.parametrize(
+    "disguised",
+    [
+        pytest.param("370102 19491231 002X", id="separators"),
+        pytest.param("370102-1949-1231-002X", id="hyphens"),
+        pytest.param("\uff13\uff17\uff10\uff11\uff10\uff12\uff11\uff19\uff14\uff19\uff11\uff12"
+                     "\uff13\uff11\uff10\uff10\uff12\uff38", id="full-width"),
+        pytest.param("370102\u200b19491231002X", id="zero-width-space"),
+        pytest.param("370102\u00a019491231\u00a0002X", id="nbsp"),
+        pytest.param("\u0663\u0667\u0660\u0661\u0660\u0662\u0661\u0669\u0664\u0669\u0661\u0662"
+                     "\u0663\u0661\u0660\u0660\u0662X", id="arabic-indic"),
+    ],
+)  # fmt: skip
+def test_a_disguised_id_number_in_a_code_field_is_refused(disguised: str) -> None:
+    """records.base calls databus.identity.contains_id_number for every code."""
+    with pytest.raises(ValidationError, match="looks like a resident ID number") as caught:
+        r.HospitalVisitInput.model_validate(_visit(hospital_code=disguised))
+    assert _fields(caught.value) == {"hospital_code"}
+
+
+@pytest.mark.parametrize(
+    "code", ["C370102007", "PA-370102-0001", "E-2026-1182", "V-H370102001-00000001"]
+)
+def test_ordinary_codes_are_accepted(code: str) -> None:
+    assert r.HospitalVisitInput.model_validate(_visit(visit_id=code)).visit_id == code

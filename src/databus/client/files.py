@@ -1,7 +1,9 @@
 """Reading agency files line by line: NDJSON and CSV.
 
 Every data line becomes one :class:`Line`, so that *accepted + rejected = lines read*
-holds by construction: a reader never drops, merges or skips a line.
+holds by construction: a reader never drops, merges or skips a line. A CSV file whose
+header is not the dataset's columns is refused whole: its header line too becomes a
+rejected line, since a file without a header has its first record there.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from pydantic import BaseModel
 
 FileFormat = Literal["ndjson", "csv"]
 BOM = b"\xef\xbb\xbf"
@@ -28,6 +32,25 @@ class Line:
     raw: bytes
     fields: dict[str, str] | None = None
     problem: str | None = None
+    problem_kind: str = "line"
+    """The kind of the problem (:data:`databus.records.dlq.REASON_KINDS`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The columns a CSV header of one dataset may name, and those it must name."""
+
+    dataset: str
+    allowed: frozenset[str]
+    required: tuple[str, ...]
+    """In the order of the dataset's fields."""
+
+    @classmethod
+    def of(cls, dataset: str, model: type[BaseModel]) -> Columns:
+        """The input columns of ``dataset``, whose agency form is ``model``."""
+        fields = model.model_fields
+        required = tuple(name for name, info in fields.items() if info.is_required())
+        return cls(dataset, frozenset(fields), required)
 
 
 def detect_format(path: Path) -> FileFormat:
@@ -35,10 +58,13 @@ def detect_format(path: Path) -> FileFormat:
     return "csv" if path.suffix.lower() == ".csv" else "ndjson"
 
 
-def read_lines(path: Path, file_format: FileFormat | None = None) -> Iterator[Line]:
-    """Yield every data line of ``path`` (the CSV header is not a data line)."""
+def read_lines(
+    path: Path, file_format: FileFormat | None = None, *, columns: Columns | None = None
+) -> Iterator[Line]:
+    """Yield every data line of ``path`` (the CSV header is not a data line, unless the
+    file is refused for it). ``columns`` is what a CSV header must be."""
     if (file_format or detect_format(path)) == "csv":
-        yield from _read_csv(path)
+        yield from _read_csv(path, columns)
     else:
         yield from _read_ndjson(path)
 
@@ -62,15 +88,20 @@ def _line_problem(raw: bytes) -> str | None:
     return None
 
 
-def _read_csv(path: Path) -> Iterator[Line]:
+def _read_csv(path: Path, columns: Columns | None) -> Iterator[Line]:
     header: list[str] | None = None
     header_problem: str | None = None
     for number, raw in _split(path):
         if header is None:
             header = _parse_header(raw)
-            header_problem = _header_problem(header)
+            header_problem = header_problem_of(header, columns)
+            if header_problem is not None:
+                yield Line(number, raw, problem=header_problem, problem_kind="csv_header")
             continue
-        problem = header_problem or _line_problem(raw)
+        if header_problem is not None:
+            yield Line(number, raw, problem=header_problem, problem_kind="csv_header")
+            continue
+        problem = _line_problem(raw)
         if problem is not None:
             yield Line(number, raw, problem=problem)
             continue
@@ -93,14 +124,45 @@ def _read_csv(path: Path) -> Iterator[Line]:
         yield Line(number, raw, fields=fields)
 
 
-def _header_problem(header: list[str]) -> str | None:
-    """A header that makes every row ambiguous: a column named twice."""
+def header_problem_of(header: list[str], columns: Columns | None) -> str | None:
+    """Why a CSV header makes the whole file unusable, or None.
+
+    A column named twice, a column the dataset does not have (a data row read as the
+    header, or a typo), a required column missing. The message names only the
+    dataset's own columns, never a cell of the header: a cell may be an ID number.
+    """
+    refused = "the CSV header is not the dataset's columns"
+    if columns is not None:
+        refused = f"the CSV header is not the columns of {columns.dataset}"
+        unknown = [name for name in header if name not in columns.allowed]
+        if unknown:
+            hint = (
+                " (is it a data row? the header row may be missing)"
+                if len(unknown) == len(header)
+                else ""
+            )
+            return (
+                f"{refused}: {_count(len(unknown), 'column')} not of the dataset{hint}; "
+                "the whole file is refused"
+            )
     seen: set[str] = set()
-    for name in header:
+    for position, name in enumerate(header, start=1):
         if name in seen:
-            return f"the header names column {name!r} twice; which value is meant is unclear"
+            shown = name if columns is not None else f"in position {position}"
+            return (
+                f"{refused}: it names the column {shown} twice, so which value is meant "
+                "is unclear; the whole file is refused"
+            )
         seen.add(name)
+    if columns is not None:
+        missing = [name for name in columns.required if name not in seen]
+        if missing:
+            return f"{refused}: it lacks {', '.join(missing)}; the whole file is refused"
     return None
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def _parse_header(raw: bytes) -> list[str]:

@@ -2,24 +2,28 @@
 
 Pure CPU work with no Kafka client, so it is unit-testable and benchmarkable alone.
 Every input becomes either a :class:`~databus.wire.Message` or a
-:class:`~databus.wire.Rejection`; nothing is dropped.
+:class:`~databus.wire.Rejection`; nothing is dropped. Rejections name only the
+dataset's own fields, and their ``raw`` text has anything like an ID number masked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Mapping
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
 from pydantic import ValidationError
 
 from databus.catalog import Dataset
-from databus.client.files import Line
+from databus.client.files import Columns, Line
 from databus.errors import CatalogError
 from databus.identity import Pseudonymizer, mask_citizen_id, mask_id_like
-from databus.records.base import InputRecord
-from databus.records.dlq import Reason
+from databus.records.base import FUTURE_SKEW, InputRecord, dated_after
+from databus.records.dlq import EXTRA, WHOLE_LINE, Reason
 from databus.wire import Encoder, Message, Rejection, reasons_from
 
 #: Longest input line we parse; anything longer is rejected unread.
@@ -31,14 +35,33 @@ MIN_MASKED_LENGTH = 8
 _RAW_ID = {"citizen_id"}
 #: Reads a JSON object as its list of (key, value) pairs, repeated keys included.
 _PAIRS = json.JSONDecoder(object_pairs_hook=list)
+#: A JSON ``\\uXXXX`` escape (an ID number can be written with them).
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_FUTURE = f"is in the future (later than now + {int(FUTURE_SKEW.total_seconds() // 60)} minutes)"
+
+Clock = Callable[[], dt.datetime]
+"""Where the publisher's "now" comes from (an aware datetime); injectable for tests."""
+
+
+def utc_now() -> dt.datetime:
+    """The publisher's clock: the host's time, in UTC."""
+    return dt.datetime.now(dt.UTC)
 
 
 class Intake:
     """Turns one dataset's agency records into bus messages."""
 
     def __init__(
-        self, dataset: Dataset, pseudonymizer: Pseudonymizer, *, source: str | None = None
+        self,
+        dataset: Dataset,
+        pseudonymizer: Pseudonymizer,
+        *,
+        source: str | None = None,
+        clock: Clock = utc_now,
+        allow_future: bool = False,
     ) -> None:
+        """``allow_future`` lets records dated after ``clock()`` + 5 minutes through:
+        only for a demo broker, where simulations publish future days."""
         if dataset.input_model is None:
             raise CatalogError(
                 f"{dataset.name} is not published by agencies (it has no input form)",
@@ -46,17 +69,37 @@ class Intake:
             )
         self.dataset = dataset
         self.source = source or dataset.owner
+        self.allow_future = allow_future
+        self._clock = clock
         self._model: type[InputRecord] = dataset.input_model
+        self.columns = Columns.of(dataset.name, self._model)
         self._pseudonymizer = pseudonymizer
-        self._encoder = Encoder(dataset, self.source)
+        self._encoder = Encoder(dataset, self.source, key_id=pseudonymizer.key_id)
 
     def accept(self, record: InputRecord) -> Message:
-        """Pseudonymise and envelope an already validated record."""
+        """Pseudonymise and envelope a record already validated and admitted."""
         person_ref = self._pseudonymizer.person_ref(record.citizen_id)
         data = {"person_ref": person_ref, **record.model_dump(exclude=_RAW_ID)}
         # orjson writes the datetime as RFC 3339, as in the value itself.
         time = orjson.dumps(record.occurred_at)[1:-1]
         return self._encoder.encode(data, subject=person_ref, time=time)
+
+    def admit(
+        self,
+        record: InputRecord,
+        *,
+        raw: bytes | None = None,
+        where: str | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> Message | Rejection:
+        """A valid record becomes a message unless it is dated in the future (later
+        than the publisher's clock plus :data:`~databus.records.base.FUTURE_SKEW`)."""
+        if not self.allow_future and dated_after(record, self._clock()):
+            shown = raw if raw is not None else record.model_dump_json().encode()
+            return self.reject(
+                shown, [Reason.of("occurred_at", _FUTURE, "future_dated")], where, values
+            )
+        return self.accept(record)
 
     def from_line(self, line: Line, *, where: str | None = None) -> Message | Rejection:
         """Check one line read from a file (NDJSON, or a CSV row)."""
@@ -64,7 +107,8 @@ class Intake:
         if len(line.raw) > MAX_LINE_BYTES:
             return self._too_long(line.raw, where)
         if line.problem is not None:
-            return self.reject(line.raw, [Reason.of("$", line.problem, "line")], where)
+            reason = Reason.of(WHOLE_LINE, mask_id_like(line.problem), line.problem_kind)
+            return self.reject(line.raw, [reason], where)
         if line.fields is not None:
             return self.from_mapping(line.fields, where=where, raw=line.raw, strict=False)
         return self.from_json(line.raw, where=where)
@@ -79,17 +123,18 @@ class Intake:
         try:
             record = self._model.model_validate_json(raw, strict=True)
         except ValidationError as invalid:
-            return self.reject(raw, reasons_from(invalid), where)
+            return self.reject(raw, reasons_from(invalid, self._model), where)
         repeated = _repeated_key(raw, len(record.model_fields_set))
         if repeated is not None:
-            reason = Reason.of(repeated, "is given more than once", "duplicate_key")
+            field = repeated if repeated in self.columns.allowed else EXTRA
+            reason = Reason.of(field, "is given more than once", "duplicate_key")
             return self.reject(raw, [reason], where)
-        return self.accept(record)
+        return self.admit(record, raw=raw, where=where)
 
     def _too_long(self, raw: bytes, where: str | None) -> Rejection:
         """An overlong line, rejected unread; only its beginning is kept, so that the
         dead letter stays far below Kafka's message size limit."""
-        reason = Reason.of("$", f"line longer than {MAX_LINE_BYTES} bytes", "too_long")
+        reason = Reason.of(WHOLE_LINE, f"line longer than {MAX_LINE_BYTES} bytes", "too_long")
         return self.reject(raw[:KEPT_OF_LONG_LINE], [reason], where)
 
     def from_mapping(
@@ -104,9 +149,9 @@ class Intake:
         try:
             record = self._model.model_validate(values, strict=strict)
         except ValidationError as invalid:
-            shown = raw if raw is not None else orjson.dumps(values, default=str)
-            return self.reject(shown, reasons_from(invalid), where, values)
-        return self.accept(record)
+            shown = raw if raw is not None else _dumped(values)
+            return self.reject(shown, reasons_from(invalid, self._model), where, values)
+        return self.admit(record, raw=raw, where=where, values=values)
 
     def reject(
         self,
@@ -121,7 +166,7 @@ class Intake:
             agency=self.source,
             raw=_masked(raw, values),
             reasons=reasons,
-            source=where,
+            source=None if where is None else mask_id_like(where),
         )
 
 
@@ -152,6 +197,26 @@ def _masked(raw: bytes, values: Mapping[str, Any] | None) -> str:
             parsed = None
         values = parsed if isinstance(parsed, dict) else None
     citizen_id = values.get("citizen_id") if values else None
+    if "\\u" in text:
+        text = _unescaped(text)
     if isinstance(citizen_id, str) and len(citizen_id) >= MIN_MASKED_LENGTH:
         text = text.replace(citizen_id, mask_citizen_id(citizen_id))
     return mask_id_like(text)
+
+
+def _unescaped(text: str) -> str:
+    """JSON ``\\uXXXX`` escapes as the characters they stand for, so that an ID number
+    written with escapes is seen (and masked); quotes, backslashes, control characters
+    and surrogates stay escaped."""
+
+    def character(escape: re.Match[str]) -> str:
+        decoded = chr(int(escape.group(1), 16))
+        kept = decoded in '"\\' or unicodedata.category(decoded) in {"Cc", "Cs"}
+        return escape.group(0) if kept else decoded
+
+    return _ESCAPE.sub(character, text)
+
+
+def _dumped(values: Mapping[Any, Any]) -> bytes:
+    """A mapping from Python code as JSON text for its rejection, whatever its keys."""
+    return orjson.dumps(values, default=str, option=orjson.OPT_NON_STR_KEYS)
