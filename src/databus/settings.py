@@ -21,13 +21,15 @@ from pydantic_settings import (
 )
 
 from databus.errors import ConfigurationError
+from databus.identity import MIN_KEY_BYTES
 
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 #: The mechanism of the local secure broker (``databus broker start --secure``).
 DEFAULT_SASL_MECHANISM: SaslMechanism = "SCRAM-SHA-512"
 
 #: The fixed key used only by ``databus demo`` and ``make demo``. Pseudonyms made with
-#: it are public knowledge: never use it for real data.
+#: it are public knowledge: never use it for real data. A publisher uses it only
+#: against a demo broker (:mod:`databus.sandbox`), whatever the settings say.
 DEMO_PSEUDONYM_KEY = "databus-DEMO-ONLY-pseudonym-key-not-for-real-data"
 
 
@@ -44,10 +46,13 @@ class Settings(BaseSettings):
         default="127.0.0.1:9092", description="Kafka bootstrap servers, comma separated."
     )
     pseudonym_key: SecretStr | None = Field(
-        default=None, description="HMAC key that turns citizen IDs into person_ref."
+        default=None,
+        description="HMAC key that turns citizen IDs into person_ref; at least 32 bytes.",
     )
     demo: bool = Field(
-        default=False, description="Use the public demo pseudonym key when no key is set."
+        default=False,
+        description="Ask for the public demo pseudonym key instead of pseudonym_key; a "
+        "publisher then runs only against a demo broker.",
     )
     client_id: str = Field(default="databus", description="Kafka client id prefix.")
     security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
@@ -106,14 +111,31 @@ class Settings(BaseSettings):
         )
 
     def pseudonym_key_bytes(self) -> bytes:
-        """The HMAC key; the demo key only when ``demo`` is set, otherwise an error."""
-        if self.pseudonym_key is not None and self.pseudonym_key.get_secret_value():
-            return self.pseudonym_key.get_secret_value().encode()
+        """The HMAC key, or the demo key when ``demo`` asks for it; an error when both
+        or neither are set (so the choice is never silent) or the key is too short.
+
+        Asking is not enough to use the demo key: the publisher also checks that its
+        broker is a demo broker."""
+        key = self.pseudonym_key.get_secret_value() if self.pseudonym_key is not None else ""
+        if key and self.demo:
+            raise ConfigurationError(
+                "set either DATABUS_PSEUDONYM_KEY or DATABUS_DEMO, not both: the demo key "
+                "and a real key make different pseudonyms for the same person"
+            )
+        if key:
+            size = len(key.encode())
+            if size < MIN_KEY_BYTES:
+                raise ConfigurationError(
+                    f"DATABUS_PSEUDONYM_KEY is {size} bytes; a pseudonym key must be at least "
+                    f"{MIN_KEY_BYTES} bytes (for example `openssl rand -base64 32`)"
+                )
+            return key.encode()
         if self.demo:
             return DEMO_PSEUDONYM_KEY.encode()
         raise ConfigurationError(
             "no pseudonym key: set DATABUS_PSEUDONYM_KEY (or pseudonym_key in the config "
-            "file); only the demo (DATABUS_DEMO=1) may run with the public demo key"
+            "file); only the demo (DATABUS_DEMO=1, against a demo broker) may run with the "
+            "public demo key"
         )
 
     @property

@@ -34,12 +34,49 @@ def test_demo_uses_the_labelled_demo_key(monkeypatch: pytest.MonkeyPatch) -> Non
     assert b"DEMO" in DEMO_PSEUDONYM_KEY.encode()
 
 
+@pytest.mark.parametrize("key", ["short", "x" * 31, "\u5bc6" * 10])
+def test_a_key_shorter_than_32_bytes_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    monkeypatch.setenv("DATABUS_PSEUDONYM_KEY", key)
+    with pytest.raises(
+        ConfigurationError, match=r"DATABUS_PSEUDONYM_KEY is \d+ bytes; .* at least 32"
+    ) as e:
+        Settings().pseudonym_key_bytes()
+    assert "\n" not in str(e.value)
+    assert key not in str(e.value)
+
+
+def test_a_key_of_32_bytes_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABUS_PSEUDONYM_KEY", "\u5bc6" * 11)  # 33 bytes of UTF-8
+    assert len(Settings().pseudonym_key_bytes()) == 33
+
+
+@pytest.mark.parametrize("where", ["environment", "file"])
+def test_a_key_and_the_demo_at_once_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, where: str
+) -> None:
+    """The precedence is never silent: a stray setting cannot switch keys unnoticed."""
+    monkeypatch.setenv("DATABUS_DEMO", "1")
+    if where == "environment":
+        monkeypatch.setenv("DATABUS_PSEUDONYM_KEY", "a-real-key-of-at-least-thirty-two-bytes")
+    else:
+        config = tmp_path / "databus.toml"
+        config.write_text('pseudonym_key = "a-real-key-of-at-least-thirty-two-bytes"\n')
+        monkeypatch.setenv("DATABUS_CONFIG", str(config))
+    with pytest.raises(
+        ConfigurationError, match="set either DATABUS_PSEUDONYM_KEY or DATABUS_DEMO, not both"
+    ):
+        Settings().pseudonym_key_bytes()
+
+
 def test_environment_beats_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     config = tmp_path / "databus.toml"
-    config.write_text('bootstrap_servers = "kafka-a:9092"\npseudonym_key = "from-file"\n')
+    key = "from-the-file-and-at-least-32-bytes-long"
+    config.write_text(f'bootstrap_servers = "kafka-a:9092"\npseudonym_key = "{key}"\n')
     monkeypatch.setenv("DATABUS_CONFIG", str(config))
     assert Settings().bootstrap_servers == "kafka-a:9092"
-    assert Settings().pseudonym_key_bytes() == b"from-file"
+    assert Settings().pseudonym_key_bytes() == key.encode()
     monkeypatch.setenv("DATABUS_BOOTSTRAP_SERVERS", "kafka-b:9092")
     assert Settings().bootstrap_servers == "kafka-b:9092"
 

@@ -52,7 +52,12 @@ class _DatabusGroup(click.Group):
 @click.option(
     "--bootstrap-servers", metavar="HOST:PORT", help="Kafka brokers (DATABUS_BOOTSTRAP_SERVERS)."
 )
-@click.option("--demo", is_flag=True, help="Allow the public demo pseudonym key (DATABUS_DEMO).")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Ask for the public demo pseudonym key (DATABUS_DEMO); publishing then works only "
+    "against a demo broker, and not with DATABUS_PSEUDONYM_KEY set.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def main(ctx: click.Context, bootstrap_servers: str | None, demo: bool, verbose: int) -> None:
@@ -67,7 +72,15 @@ def main(ctx: click.Context, bootstrap_servers: str | None, demo: bool, verbose:
     try:
         ctx.obj = Settings(**overrides)
     except ValidationError as invalid:
-        raise click.UsageError(f"invalid settings: {invalid}") from None
+        raise click.UsageError(f"invalid settings: {_one_line(invalid)}") from None
+
+
+def _one_line(invalid: ValidationError) -> str:
+    """Every problem of the settings in one line, without the values (secrets)."""
+    return "; ".join(
+        f"{'.'.join(map(str, error['loc'])) or 'settings'}: {error['msg']}"
+        for error in invalid.errors(include_url=False, include_input=False)
+    )
 
 
 for command in (broker, catalog, topics, publish, subscribe, worker, clock, explain_command):

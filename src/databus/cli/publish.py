@@ -1,4 +1,8 @@
-"""``databus publish DATASET FILE``: validate, pseudonymise and publish an agency file."""
+"""``databus publish DATASET FILE``: validate, pseudonymise and publish an agency file.
+
+What it prints and writes names only the dataset's fields and masks anything like an ID
+number; a CSV file whose header is not the dataset's columns is refused whole.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from databus import metrics
 from databus.cli.options import metrics_host_option
 from databus.client.files import FileFormat, read_lines
 from databus.client.publisher import Publisher, PublishSummary
+from databus.identity import mask_id_like
 from databus.settings import Settings
 from databus.wire import Rejection
 
@@ -55,12 +60,12 @@ async def _publish(
     sink: _RejectionSink,
     progress: bool,
 ) -> PublishSummary:
-    lines = read_lines(path, file_format)
     async with Publisher(settings, source=source) as publisher:
+        lines = read_lines(path, file_format, columns=publisher.intake(dataset).columns)
         if not progress:
             return await publisher.publish_many(dataset, lines, on_rejection=sink, origin=path.name)
         with Progress(
-            TextColumn(f"publishing {path.name}"),
+            TextColumn(f"publishing {mask_id_like(path.name)}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -90,7 +95,11 @@ def _count_lines(path: Path) -> int:
     type=click.Choice(["ndjson", "csv"]),
     help="Input format (default: from the file name; .csv is CSV, else NDJSON).",
 )
-@click.option("--source", help="Publishing agency (ce_source); default: the dataset's owner.")
+@click.option(
+    "--source",
+    help="Publishing agency (ce_source); default: the dataset's owner. With SASL it is the "
+    "user name, and naming another agency is refused.",
+)
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on for large files)."
 )
@@ -132,5 +141,6 @@ def publish(
         sink.close()
     click.echo(f"{dataset}: accepted {summary.accepted}, rejected {summary.rejected}")
     if summary.rejected:
-        click.echo(f"rejected lines and reasons: {sink.path} and topic dlq.rejected.v1", err=True)
+        shown = mask_id_like(str(sink.path))
+        click.echo(f"rejected lines and reasons: {shown} and topic dlq.rejected.v1", err=True)
         sys.exit(1)

@@ -3,6 +3,10 @@
 One aiokafka producer per publisher, idempotent with ``acks=all`` and batching
 (``linger_ms``). Rejected records go to ``dlq.rejected.v1`` with their reasons; the
 counts always add up: ``accepted + rejected == records offered``.
+
+At start the publisher asks the broker for its cluster id: the public demo key, and
+records dated in the future (simulated days), are accepted only by a demo broker
+(:mod:`databus.sandbox`). With SASL its ``ce_source`` is the user it logs in as.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ from databus import metrics
 from databus.catalog import CATALOG, DLQ, Catalog
 from databus.client.batching import PartitionBatches
 from databus.client.files import Line
-from databus.client.intake import Intake
+from databus.client.intake import Clock, Intake, utc_now
 from databus.client.lifecycle import Startable
 from databus.client.topics import require_topics
-from databus.errors import DatabusError
-from databus.identity import Pseudonymizer
+from databus.errors import ConfigurationError, DatabusError
+from databus.identity import Pseudonymizer, mask_id_like
 from databus.records.base import InputRecord
+from databus.records.dlq import EXTRA, WHOLE_LINE
+from databus.sandbox import cluster_id, is_demo_cluster
 from databus.settings import Settings
 from databus.wire import Message, Rejection
 
@@ -80,18 +86,45 @@ class Publisher(Startable):
         catalog: Catalog = CATALOG,
         source: str | None = None,
         linger_ms: int = 10,
+        clock: Clock = utc_now,
     ) -> None:
+        """``source`` (``ce_source``) defaults to each dataset's owner, or with SASL to
+        the user name, and then may not name anyone else; ``clock`` is the publisher's
+        "now" for refusing records dated in the future."""
         self.settings = settings or Settings()
         self._catalog = catalog
-        self._source = source
         self._pseudonymizer = Pseudonymizer(self.settings.pseudonym_key_bytes())
+        self._source = fixed_source(self.settings, source)
         self._producer = AIOKafkaProducer(**producer_options(self.settings, linger_ms=linger_ms))
+        self._clock = clock
         self._intakes: dict[str, Intake] = {}
         self._known_topics: set[str] = set()
+        self.demo_broker = False
+        """Whether the broker is a demo broker (known after :meth:`start`)."""
+
+    @property
+    def key_id(self) -> str:
+        """The id of the pseudonym key, sent as ``ce_keyid`` with every message."""
+        return self._pseudonymizer.key_id
 
     async def start(self) -> None:
-        """Connect to the brokers."""
+        """Connect to the brokers and learn whether they are a demo broker; the demo
+        key is refused by any other."""
         await self._producer.start()
+        try:
+            self.demo_broker = is_demo_cluster(await cluster_id(self._producer.client))
+            if self.settings.demo and not self.demo_broker:
+                raise ConfigurationError(
+                    f"the public demo pseudonym key works only against a demo broker, and "
+                    f"{self.settings.bootstrap_servers} is not one (demo brokers are started "
+                    "by `databus demo` or `databus broker start --demo`): set "
+                    "DATABUS_PSEUDONYM_KEY instead of DATABUS_DEMO"
+                )
+        except BaseException:
+            await self._producer.stop()
+            raise
+        for intake in self._intakes.values():
+            intake.allow_future = self.demo_broker
 
     async def stop(self) -> None:
         """Deliver what is pending, then disconnect."""
@@ -101,7 +134,13 @@ class Publisher(Startable):
         """The (cached) intake of one dataset."""
         intake = self._intakes.get(dataset)
         if intake is None:
-            intake = Intake(self._catalog.get(dataset), self._pseudonymizer, source=self._source)
+            intake = Intake(
+                self._catalog.get(dataset),
+                self._pseudonymizer,
+                source=self._source,
+                clock=self._clock,
+                allow_future=self.demo_broker,
+            )
             self._intakes[dataset] = intake
         return intake
 
@@ -112,7 +151,7 @@ class Publisher(Startable):
         rejections (for example ``visits.ndjson:12``)."""
         intake = self.intake(dataset)
         if isinstance(submission, InputRecord):
-            return intake.accept(submission)
+            return intake.admit(submission, where=where)
         if isinstance(submission, Line):
             return intake.from_line(submission, where=where)
         if isinstance(submission, str):
@@ -130,7 +169,7 @@ class Publisher(Startable):
         await delivery
         agency = self.intake(dataset).source
         if isinstance(outcome, Rejection):
-            _count_rejection(outcome, agency)
+            _count_rejection(outcome, agency, self.intake(dataset).columns.allowed)
             metrics.PUBLISH_RECORDS.labels(dataset, agency, "rejected").inc()
         else:
             metrics.PUBLISH_LATENCY.labels(dataset).observe(time.monotonic() - started)
@@ -148,8 +187,10 @@ class Publisher(Startable):
     ) -> PublishSummary:
         """Publish many records; returns the counts once every send is delivered.
 
-        ``origin`` (a file name) prefixes where each rejected record came from."""
+        ``origin`` (a file name, masked if it holds an ID number) prefixes where each
+        rejected record came from."""
         topic = self._catalog.get(dataset).topic
+        origin = mask_id_like(origin) if origin else None
         await self._ensure_topic(topic)
         await self._ensure_topic(DLQ.topic)
         batches = PartitionBatches(
@@ -162,6 +203,7 @@ class Publisher(Startable):
         counted = PublishSummary()
         dead_letters: list[asyncio.Future[Any]] = []
         agency = self.intake(dataset).source
+        fields = self.intake(dataset).columns.allowed
         accepted = metrics.PUBLISH_RECORDS.labels(dataset, agency, "accepted")
         rejected = metrics.PUBLISH_RECORDS.labels(dataset, agency, "rejected")
 
@@ -186,7 +228,7 @@ class Publisher(Startable):
                 outcome = replace(outcome, source=where)
                 dead_letters.append(await self._send(outcome))
                 summary.rejected += 1
-                _count_rejection(outcome, agency)
+                _count_rejection(outcome, agency, fields)
                 if on_rejection is not None:
                     on_rejection(outcome)
             else:
@@ -200,7 +242,10 @@ class Publisher(Startable):
         return summary
 
     async def _send(self, outcome: Message | Rejection) -> asyncio.Future[Any]:
-        message = outcome.to_message() if isinstance(outcome, Rejection) else outcome
+        if isinstance(outcome, Rejection):
+            message = outcome.to_message(source=outcome.agency, key_id=self.key_id)
+        else:
+            message = outcome
         future: asyncio.Future[Any] = await self._producer.send(
             message.topic, message.value, key=message.key, headers=message.headers
         )
@@ -214,9 +259,28 @@ class Publisher(Startable):
         self._known_topics.add(topic)
 
 
-def _count_rejection(rejection: Rejection, agency: str) -> None:
+def fixed_source(settings: Settings, source: str | None) -> str | None:
+    """The publisher's ``ce_source``: with SASL the user name, which ``source`` may only
+    repeat (an agency cannot publish as another); without SASL ``source`` as given."""
+    if not settings.uses_sasl:
+        return source
+    principal = settings.principal()
+    if source is not None and source != principal:
+        raise ConfigurationError(
+            f"cannot publish as source {mask_id_like(source)!r}: with SASL a publisher's "
+            f"source (ce_source) is the user it logs in as, {principal}"
+        )
+    return principal
+
+
+def _count_rejection(rejection: Rejection, agency: str, fields: frozenset[str]) -> None:
+    """Count each reason by its code, whose field is one of the dataset's, ``$`` or
+    ``$extra``: a closed set, so the label's series stay bounded whatever the input."""
     for reason in rejection.reasons:
-        metrics.PUBLISH_REJECTIONS.labels(rejection.dataset, agency, reason.code).inc()
+        field, _, kind = reason.code.partition(":")
+        if field not in fields and field != EXTRA:
+            field = WHOLE_LINE
+        metrics.PUBLISH_REJECTIONS.labels(rejection.dataset, agency, f"{field}:{kind}").inc()
 
 
 async def _delivered(pending: list[asyncio.Future[Any]]) -> None:
