@@ -24,14 +24,19 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from databus.client.batching import default_partition
+from databus.client.publisher import Publisher
 from databus.governance.access import derive_access
 from databus.governance.grants import load_grants
 from databus.governance.views import catalog_with_views
+from databus.identity import Pseudonymizer
 from databus.ops.acls import apply_access
 from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.broker_security import ADMIN_USER
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
+from databus.wire import Message
+from tests.factories import make_citizen_id, sample_input
 from tests.integration.workers import spawn_databus, stop_worker
 
 PARTITIONS = 4
@@ -265,3 +270,85 @@ def wait_until(check: Any, what: str, *, limit_s: float = 60.0) -> None:
 
 def values(records: Sequence[Record]) -> list[dict[str, Any]]:
     return [orjson.loads(r.value) for r in records]
+
+
+class ShareWorker:
+    """``databus share worker`` as the databus-share user, with its metrics port."""
+
+    def __init__(self, bus: SecureBus, log: Path) -> None:
+        self.bus = bus
+        self.log = log
+        self.port = free_ports(1)[0]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        args = ("share", "worker", "--metrics-port", str(self.port), "--session-timeout", "10")
+        self.process = start_databus(self.bus, "databus-share", self.log, *args)
+        wait_until(self.serving, f"the share worker's metrics ({self.log})")
+
+    def serving(self) -> bool:
+        try:
+            return self.metric("databus_share_grants", state="active") > 0
+        except OSError:
+            assert self.process is not None
+            assert self.process.poll() is None, self.tail()
+            return False
+
+    def tail(self) -> str:
+        """The end of its log, for assertion messages."""
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def metric(self, name: str, **labels: str) -> float:
+        return sample(self.port, name, **labels)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is not None:
+            stop(self.process, kill=kill)
+            self.process = None
+
+
+async def publish(bus: SecureBus, agency: str, dataset: str, ids: list[str]) -> list[Message]:
+    """Publish one record per ID number as ``agency``; the messages (ce_id, key)."""
+    async with Publisher(bus.settings(agency), source=agency) as publisher:
+        sent = [await publisher.publish(dataset, sample_input(dataset, i)) for i in ids]
+    assert all(isinstance(m, Message) for m in sent), sent
+    return [m for m in sent if isinstance(m, Message)]
+
+
+def mine(records: list[Record], messages: list[Message]) -> list[Record]:
+    """The records (of a share topic) that are shares of ``messages``."""
+    ids = {m.id.encode() for m in messages}
+    return [r for r in records if r.headers.get("ce_id") in ids]
+
+
+async def wait_for_shares(
+    bus: SecureBus, topic: str, messages: list[Message], *, limit_s: float = 90.0
+) -> list[Record]:
+    """The records of ``topic`` once every one of ``messages`` has been shared there."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    while True:
+        records = await read_topic(bus.admin, topic)
+        if len({r.headers["ce_id"] for r in mine(records, messages)}) >= len(messages):
+            return records
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{topic}: {len(mine(records, messages))} of {len(messages)}")
+        await asyncio.sleep(0.5)
+
+
+def citizens_in(partition: int, count: int, *, born: dt.date) -> list[str]:
+    """``count`` synthetic ID numbers whose person_ref lands in ``partition``."""
+    pseudonyms = Pseudonymizer(TEST_KEY.encode())
+    found: list[str] = []
+    for sequence in range(1, 1000):
+        citizen_id = make_citizen_id("370102", born, sequence)
+        key = pseudonyms.person_ref(citizen_id).encode()
+        if default_partition(key, PARTITIONS) == partition:
+            found.append(citizen_id)
+            if len(found) == count:
+                return found
+    raise AssertionError(f"not {count} people born {born} in partition {partition}")
+
+
+def audit_verify(bus: SecureBus, user: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``databus audit verify ARGS`` as ``user``."""
+    return run_databus(bus, user, "audit", "verify", *args)

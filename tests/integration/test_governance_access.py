@@ -8,8 +8,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.records_to_delete import RecordsToDelete
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaConnectionError,
@@ -19,10 +22,11 @@ from aiokafka.errors import (
 from databus.client.publisher import Publisher
 from databus.client.subscriber import Subscriber
 from databus.errors import AccessDeniedError
-from databus.governance.access import derive_access
+from databus.governance.access import Acl, derive_access
 from databus.governance.grants import load_grants
 from databus.governance.views import catalog_with_views
-from databus.ops.acls import apply_access
+from databus.ops import kafka_protocol as kp
+from databus.ops.acls import Binding, SecurityAdmin, apply_access
 from databus.settings import Settings
 from databus.streams.names import changelog_topic
 from databus.wire import Message
@@ -33,6 +37,7 @@ from tests.integration.secure import (
     run_databus,
     start_databus,
     stop,
+    values,
     wait_for,
 )
 
@@ -171,3 +176,117 @@ async def test_no_client_gets_in_without_a_valid_scram_login(
     with pytest.raises(KafkaConnectionError):
         await _consume(wrong.kafka_client_options(), DEATHS, "civil.guess")
     assert "SaslAuthenticationFailed" in caplog.text
+
+
+CIVIL_VIEW = "share.civil.health.death_certificate.v1"
+HRSS_VIEW = "share.hrss.health.death_certificate.v1"
+AUDIT = "audit.sharing.v1"
+OPERATIONS = "audit.operations.v1"
+TOPIC, LITERAL = kp.RESOURCE_TYPES["topic"], kp.PATTERN_TYPES["literal"]
+
+
+def stray(
+    name: str, principal: str, operation: str, *, host: str = "*", deny: bool = False
+) -> Binding:
+    permission = kp.PERMISSION_DENY if deny else kp.PERMISSION_ALLOW
+    return Binding(TOPIC, name, LITERAL, principal, host, kp.OPERATIONS[operation], permission)
+
+
+async def acl_records(secure: SecureBus) -> list[dict[str, Any]]:
+    records = values(await read_topic(secure.admin, OPERATIONS))
+    return [r for r in records if r["action"] == "acl.apply"]
+
+
+async def test_acl_apply_removes_every_acl_it_does_not_declare_and_a_dry_run_only_says_so(
+    secure: SecureBus, tmp_path: Path
+) -> None:
+    """Host-restricted, wildcard-principal and DENY rules on our resources used to survive
+    `acl apply` (and widen access); now they are removed, and the dry run lists them."""
+    strays = [
+        stray(DEATHS, "User:civil", "read", host="10.0.0.7"),
+        stray(HRSS_VIEW, "User:*", "read"),
+        stray("civil.funeral.v1", "User:transport", "write", deny=True),
+    ]
+    missing = Binding.of(Acl("civil", "topic", CIVIL_VIEW, "literal", "read"))
+    async with SecurityAdmin(secure.admin) as admin:
+        converged = await admin.bindings()
+        assert missing in converged
+        await admin.create(strays)
+        await admin.delete([missing])
+        drifted = await admin.bindings()
+    assert set(strays) <= drifted
+    audited_before = await acl_records(secure)
+    credentials = ("--credentials-dir", str(tmp_path))
+
+    dry = run_databus(secure, "admin", "acl", "apply", "--dry-run", *credentials)
+    assert dry.returncode == 0, dry.stderr
+    for binding in strays:
+        assert f"would remove {binding}" in dry.stdout
+    assert f"would add    {missing}" in dry.stdout
+    assert "ACLs: 1 to add, 3 to remove" in dry.stdout
+    assert "nothing changed (dry run)" in dry.stdout
+    async with SecurityAdmin(secure.admin) as admin:
+        assert await admin.bindings() == drifted, "a dry run changes nothing"
+    assert await acl_records(secure) == audited_before, "and records nothing"
+
+    applied = run_databus(secure, "admin", "acl", "apply", *credentials)
+    assert applied.returncode == 0, applied.stderr
+    assert "recorded in audit.operations.v1" in applied.stdout
+    async with SecurityAdmin(secure.admin) as admin:
+        assert await admin.bindings() == converged
+    (record,) = [r for r in await acl_records(secure) if r not in audited_before]
+    assert record["principal"] == "admin"
+    assert record["outcome"] == "done"
+    assert sorted(record["details"]["acls_removed"]) == sorted(str(b) for b in strays)
+    assert record["details"]["acls_added"] == [str(missing)]
+    assert record["details"]["counts"]["acls_removed"] == len(strays)
+    _, _, password = secure.admin.sasl_credentials()
+    assert password not in orjson.dumps(record).decode()
+
+
+async def test_nobody_but_a_super_user_may_delete_audit_records(secure: SecureBus) -> None:
+    """The audit floor: even an ALLOW added by mistake (or by an insider) does not let a
+    principal delete audit records; DENY wins over ALLOW in Kafka's authorizer."""
+    async with SecurityAdmin(secure.admin) as admin:
+        present = await admin.bindings()
+    floor = {str(b) for b in present if b.permission == kp.PERMISSION_DENY}
+    assert floor == {
+        f"User:* DENY {operation} topic {topic}"
+        for topic in (AUDIT, OPERATIONS)
+        for operation in ("delete", "alter", "alter_configs")
+    }
+    rogue = [Binding.of(Acl("databus-share", "topic", AUDIT, "literal", "delete"))]
+    async with SecurityAdmin(secure.admin) as admin:
+        await admin.create(rogue)
+    try:
+        share = AIOKafkaAdminClient(**secure.settings("databus-share").kafka_client_options())
+        await share.start()
+        try:
+            nothing = {TopicPartition(AUDIT, 0): RecordsToDelete(before_offset=0)}
+            with pytest.raises(TopicAuthorizationFailedError):
+                await share.delete_records(nothing)
+        finally:
+            await share.close()
+    finally:
+        async with SecurityAdmin(secure.admin) as admin:
+            await admin.delete(rogue)
+
+
+async def test_the_clock_ticks_with_its_own_principal_and_cannot_write_a_decision(
+    secure: SecureBus,
+) -> None:
+    ticked = run_databus(secure, "databus-clock", "clock", "tick")
+    assert ticked.returncode == 0, ticked.stdout + ticked.stderr
+    ticks = values(await read_topic(secure.admin, "system.clock.v1"))
+    assert ticks, "the ticks are on the clock topic"
+    operations = values(await read_topic(secure.admin, OPERATIONS))
+    assert [
+        r for r in operations if (r["action"], r["principal"]) == ("clock.tick", "databus-clock")
+    ]
+    producer = AIOKafkaProducer(**secure.settings("databus-clock").kafka_client_options())
+    await producer.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait("derived.pension_status.v1", b"{}", key=b"X" * 26)
+    finally:
+        await producer.stop()

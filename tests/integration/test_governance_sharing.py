@@ -4,33 +4,36 @@ tampering with a copy of the audit trail found where it happened."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from databus.catalog import CATALOG
+from databus.client.intake import Intake
 from databus.client.publisher import Publisher
 from databus.client.subscriber import Subscriber
 from databus.governance.grants import load_grants
 from databus.governance.views import catalog_with_views
-from databus.ops.broker import free_ports
+from databus.identity import Pseudonymizer
 from databus.wire import Message
 from tests.factories import make_citizen_id, sample_input
 from tests.integration.secure import (
     PARTITIONS,
+    TEST_KEY,
     Record,
     SecureBus,
+    ShareWorker,
+    mine,
+    publish,
     read_topic,
     run_databus,
-    sample,
-    start_databus,
-    stop,
+    values,
+    wait_for_shares,
     wait_until,
 )
 
@@ -45,37 +48,6 @@ POLICE_DEATHS = "share.police.health.death_certificate.v1"
 HRSS_FUNERALS = "share.hrss.civil.funeral.v1"
 
 
-class ShareWorker:
-    """``databus share worker`` as the databus-share user, with its metrics port."""
-
-    def __init__(self, bus: SecureBus, log: Path) -> None:
-        self.bus = bus
-        self.log = log
-        self.port = free_ports(1)[0]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = ("share", "worker", "--metrics-port", str(self.port), "--session-timeout", "10")
-        self.process = start_databus(self.bus, "databus-share", self.log, *args)
-        wait_until(self.serving, f"the share worker's metrics ({self.log})")
-
-    def serving(self) -> bool:
-        try:
-            return self.metric("databus_share_grants", state="active") > 0
-        except OSError:
-            assert self.process is not None
-            assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            return False
-
-    def metric(self, name: str, **labels: str) -> float:
-        return sample(self.port, name, **labels)
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process is not None:
-            stop(self.process, kill=kill)
-            self.process = None
-
-
 @pytest.fixture(scope="module")
 def worker(secure: SecureBus, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ShareWorker]:
     running = ShareWorker(secure, tmp_path_factory.mktemp("share-worker") / "worker.log")
@@ -88,34 +60,6 @@ def worker(secure: SecureBus, tmp_path_factory: pytest.TempPathFactory) -> Itera
 
 def citizen(sequence: int) -> str:
     return make_citizen_id("370102", dt.date(1938, 6, 1), sequence)
-
-
-async def publish(bus: SecureBus, agency: str, dataset: str, ids: list[str]) -> list[Message]:
-    """Publish one record per ID number as ``agency``; the messages (ce_id, key)."""
-    async with Publisher(bus.settings(agency), source=agency) as publisher:
-        sent = [await publisher.publish(dataset, sample_input(dataset, i)) for i in ids]
-    assert all(isinstance(m, Message) for m in sent)
-    return [m for m in sent if isinstance(m, Message)]
-
-
-async def wait_for_shares(
-    bus: SecureBus, topic: str, messages: list[Message], *, limit_s: float = 90.0
-) -> list[Record]:
-    """The records of ``topic`` once every one of ``messages`` has been shared there."""
-    deadline = asyncio.get_running_loop().time() + limit_s
-    while True:
-        records = await read_topic(bus.admin, topic)
-        if len({r.headers["ce_id"] for r in mine(records, messages)}) >= len(messages):
-            return records
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"{topic}: {len(mine(records, messages))} of {len(messages)}")
-        await asyncio.sleep(0.5)
-
-
-def mine(records: list[Record], messages: list[Message]) -> list[Record]:
-    """The records (of a share topic) that are shares of ``messages``."""
-    ids = {m.id.encode() for m in messages}
-    return [r for r in records if r.headers.get("ce_id") in ids]
 
 
 async def test_projections_hold_exactly_the_granted_fields(
@@ -237,6 +181,11 @@ async def test_every_share_has_an_audit_record_and_the_chain_verifies(
     result = verify(secure, "auditor")
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(audit)} records in {PARTITIONS} partitions, every chain intact" in result.stdout
+    # The auditor checked each record against its share and its source.
+    assert f"cross-check: {len(audit)} audit records match their share and source" in (
+        result.stdout
+    )
+    assert "0 contradicted" in result.stdout
 
 
 async def test_a_worker_killed_mid_batch_is_succeeded_exactly_once(
@@ -288,7 +237,8 @@ async def test_a_bad_source_message_is_dead_lettered_and_sharing_goes_on(
         await producer.stop()
     after = await publish(secure, "health", DEATHS, [citizen(952)])
     await wait_for_shares(secure, CIVIL_DEATHS, after)
-    wait_until(lambda: bool(worker.metric("databus_share_dead_letters_total", topic=DEATHS)),
+    wait_until(lambda: bool(worker.metric("databus_share_dead_letters_total", topic=DEATHS,
+                                          reason="undecodable")),
                "the dead letter")  # fmt: skip
     letters = [orjson.loads(r.value) for r in await read_topic(secure.admin, "dlq.rejected.v1")]
     (letter,) = [x for x in letters if x["agency"] == "databus-share"]
@@ -296,6 +246,43 @@ async def test_a_bad_source_message_is_dead_lettered_and_sharing_goes_on(
     assert bad_id not in letter["raw"]
     assert worker.process is not None
     assert worker.process.poll() is None
+
+
+async def test_a_record_passed_off_as_another_agency_s_is_dead_lettered_not_shared(
+    secure: SecureBus, worker: ShareWorker
+) -> None:
+    """health may write its own topic, but not claim that hrss published the record
+    (the ce_source header is the writer's word): the share worker refuses it."""
+    intake = Intake(CATALOG.get(DEATHS), Pseudonymizer(TEST_KEY.encode()))
+    message = intake.from_json(orjson.dumps(sample_input(DEATHS, citizen(961))))
+    assert isinstance(message, Message)
+    headers = [(k, b"hrss" if k == "ce_source" else v) for k, v in message.headers]
+    producer = AIOKafkaProducer(**secure.settings("health").kafka_client_options())
+    await producer.start()
+    try:
+        await producer.send_and_wait(DEATHS, message.value, key=message.key, headers=headers)
+    finally:
+        await producer.stop()
+    after = await publish(secure, "health", DEATHS, [citizen(962)])
+    await wait_for_shares(secure, CIVIL_DEATHS, after)
+    await wait_for_shares(secure, HRSS_DEATHS, after)
+    wait_until(
+        lambda: bool(
+            worker.metric("databus_share_dead_letters_total", topic=DEATHS, reason="forged_source")
+        ),
+        "the forged record's dead letter",
+    )
+    for view in (CIVIL_DEATHS, HRSS_DEATHS):
+        assert mine(await read_topic(secure.admin, view), [message]) == [], view
+    audited = {v["source_event_id"] for v in values(await read_topic(secure.admin, AUDIT))}
+    assert message.id not in audited
+    letters = values(await read_topic(secure.admin, "dlq.rejected.v1"))
+    (letter,) = [x for x in letters if "ce_source 'hrss'" in x["reasons"][0]["message"]]
+    assert letter["agency"] == "databus-share"
+    assert letter["reasons"][0]["message"] == (
+        "ce_source 'hrss' on health.death_certificate.v1, whose records only health "
+        "publishes: not shared"
+    )
 
 
 @pytest.mark.parametrize(
@@ -341,7 +328,7 @@ async def test_tampering_with_a_copy_of_the_audit_trail_is_found_and_located(
     finally:
         await producer.stop()
 
-    result = verify(secure, "admin", "--topic", topic)
+    result = verify(secure, "admin", "--topic", topic, "--no-cross-check")
     assert result.returncode == 1, result.stdout + result.stderr
     (broken,) = [line for line in result.stdout.splitlines() if line.startswith("BROKEN")]
     seq = 1 if tamper == "change" else 2

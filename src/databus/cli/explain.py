@@ -61,8 +61,11 @@ def _print(explanation: Explanation) -> None:
         if views:
             click.echo(f"read as {explanation.principal} through: {', '.join(views)}")
         click.echo(f"not seen by {explanation.principal}:")
+        by_why: dict[str, list[str]] = {}
         for unseen in explanation.unseen:
-            click.echo(f"    {unseen.topic}: {unseen.why}")
+            by_why.setdefault(unseen.why, []).append(unseen.topic)
+        for why, topics in by_why.items():
+            click.echo(f"    {why}: {', '.join(topics)}")
 
 
 @click.command("explain")

@@ -297,8 +297,8 @@ class ShareWorker:
     def _report_foreign(self, partition: int, tail: Tail) -> None:
         for stored, why in tail.foreign:
             log.error(
-                "%s[%d]@%d is not an audit record (%s): skipped, the chain continues after "
-                "seq %d; dead-lettered, see `databus audit verify`",
+                "%s[%d]@%d: %s; skipped (the chain continues after seq %d) and "
+                "dead-lettered; see `databus audit verify`",
                 AUDIT.topic, partition, stored.offset, why, tail.head.next_seq - 1,
             )  # fmt: skip
         metrics.SHARE_FOREIGN_AUDIT_RECORDS.labels(str(partition)).inc(len(tail.foreign))
