@@ -17,6 +17,7 @@ from databus.rules.policy import Policy
 from databus.rules.state import PersonState
 from databus.sim import Province
 from databus.wire import Message
+from tests.conftest import TEST_KEY
 
 SOURCES = [dataset.name for dataset in CATALOG.sources()]
 
@@ -25,7 +26,7 @@ def replay(province: Province) -> tuple[Counter[tuple[str, str, str]], set[str],
     """Run the pure decision rules over the simulation, a tick after each day, as the
     worker would; returns the decisions by (dataset, decision, reason), the persons
     reminded, and the pensioners tracked."""
-    pseudonymizer = Pseudonymizer(b"test-only-pseudonym-key")
+    pseudonymizer = Pseudonymizer(TEST_KEY)
     policy = Policy()
     intakes = {name: Intake(CATALOG.get(name), pseudonymizer) for name in SOURCES}
     states: dict[str, PersonState] = {}

@@ -27,13 +27,13 @@ from databus.catalog import CATALOG, CLOCK
 from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.client.publisher import Publisher
-from databus.identity import ID_LIKE, Pseudonymizer
+from databus.identity import ID_LIKE, Pseudonymizer, pseudonym_key_id
 from databus.ops.processes import free_ports
 from databus.records import ElderlyAllowance, FraudAlert, PensionStatus, Rejected
 from databus.settings import Settings
-from databus.streams.admission import DEMO_KEY_ID, KEY_ID_HEADER, pseudonym_key_id
+from databus.streams.admission import DEMO_KEY_ID
 from databus.streams.clock import publish_ticks
-from databus.wire import Message
+from databus.wire import KEY_ID_HEADER, Message
 from tests.factories import make_citizen_id, sample_input
 from tests.faults.chaos import WorkerProcess, wait_until_committed
 from tests.integration.bus import read_events

@@ -23,11 +23,16 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from databus.identity import ID_LIKE, PERSON_REF_LENGTH, birth_date_of, normalise_citizen_id
+from databus.identity import (
+    PERSON_REF_LENGTH,
+    birth_date_of,
+    contains_id_number,
+    normalise_citizen_id,
+)
 
 
 def _not_an_id_number(value: str) -> str:
-    if ID_LIKE.search(value):
+    if contains_id_number(value):
         raise ValueError("looks like a resident ID number; only citizen_id may carry one")
     return value
 

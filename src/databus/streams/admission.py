@@ -15,8 +15,6 @@ simulated future days). A record that fails is dead-lettered with the reason.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
@@ -24,19 +22,13 @@ from typing import Final
 import orjson
 
 from databus.client.batching import default_partition
+from databus.identity import pseudonym_key_id
 from databus.records.base import FUTURE_SKEW, Record
 from databus.settings import DEMO_PSEUDONYM_KEY
 
-#: The CloudEvents extension header naming the pseudonym key of a record's person_ref.
-KEY_ID_HEADER: Final = "ce_keyid"
 #: Reserved store keys start with a NUL byte; a person_ref never does.
 RESERVED_PREFIX: Final = b"\x00"
 _META_KEY_PREFIX: Final = b"\x00databus-partition-"
-
-
-def pseudonym_key_id(key: bytes) -> str:
-    """The public id of a pseudonym key (never the key): 16 hex digits."""
-    return hashlib.sha256(b"databus pseudonym key id\0" + key).hexdigest()[:16]
 
 
 DEMO_KEY_ID: Final = pseudonym_key_id(DEMO_PSEUDONYM_KEY.encode())
@@ -49,14 +41,6 @@ class Refusal:
     reason: str
     field: str
     message: str
-
-
-def header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:
-    """The text of a header, if the message has it."""
-    for key, value in headers or ():
-        if key == name:
-            return value.decode("utf-8", errors="replace")
-    return None
 
 
 @cache

@@ -36,12 +36,10 @@ from databus.records import ClockTick, Reason
 from databus.records.base import Record
 from databus.rules import Decision, Observation, PersonState, Policy, next_due, on_event, on_tick
 from databus.streams.admission import (
-    KEY_ID_HEADER,
     RESERVED_PREFIX,
     PartitionMeta,
     Refusal,
     check_record,
-    header,
     meta_key,
 )
 from databus.streams.clock import tick_kind
@@ -161,7 +159,7 @@ class DecisionProcessor:
             person_ref=person_ref,
             partition=message.partition,
             partitions=self._partitions,
-            key_id=header(message.headers, KEY_ID_HEADER),
+            key_id=event.envelope.keyid,
             meta=meta,
             record=record,
             appended_at=self._appended_at(message),

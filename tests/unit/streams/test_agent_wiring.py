@@ -20,7 +20,7 @@ from databus.streams.processor import Output
 from databus.wire import Encoder, Message
 from tests.factories import make_citizen_id, sample_input
 
-KEY = b"wiring-test-key"
+KEY = b"wiring-test-key-of-at-least-32-bytes"
 
 
 @pytest.fixture

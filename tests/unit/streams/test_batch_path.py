@@ -19,12 +19,13 @@ from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
 from databus.rules import PersonState, load_policy
 from databus.settings import Settings
+from databus.streams.admission import meta_key
 from databus.streams.app import DecisionEngine, EngineOptions
 from databus.streams.fastpath import BatchConsumer
 from databus.wire import Message
 from tests.factories import make_citizen_id, sample_input
 
-KEY = b"batch-path-test-key"
+KEY = b"batch-path-test-key-of-at-least-32-bytes"
 PARTITIONS = 4
 STATUS = "derived.pension_status.v1"
 
@@ -82,9 +83,16 @@ async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
     [(changes, messages)] = written
     assert [m.topic for m in messages] == ["derived.pension_status.v1"]
     assert orjson.loads(messages[0].value or b"")["decision"] == "confirmed"
-    # One changelog row for the one person, in the partition of their key.
+    # One changelog row for the one person, in the partition of their key, and one for
+    # the partition's own state (the pseudonym key id it pinned).
     assert list(changes) == [pensioner.partition]
-    [(key, value)] = changes[pensioner.partition]
+    persons = [
+        row
+        for row in changes[pensioner.partition]
+        if row[0] != meta_key(pensioner.partition, PARTITIONS)
+    ]
+    assert len(changes[pensioner.partition]) == len(persons) + 1
+    [(key, value)] = persons
     assert key == pensioner.key
     assert PersonState.from_bytes(value).person_ref == key.decode()
     assert engine._direct.get(key) == value  # read back while the batch is in flight

@@ -16,19 +16,13 @@ import pytest
 from databus.catalog import CATALOG, CLOCK
 from databus.client.batching import default_partition
 from databus.client.intake import Intake
-from databus.identity import Pseudonymizer
+from databus.identity import Pseudonymizer, pseudonym_key_id
 from databus.rules import load_policy
 from databus.streams import processor as processor_module
-from databus.streams.admission import (
-    DEMO_KEY_ID,
-    KEY_ID_HEADER,
-    PartitionMeta,
-    meta_key,
-    pseudonym_key_id,
-)
+from databus.streams.admission import DEMO_KEY_ID, PartitionMeta, meta_key
 from databus.streams.clock import tick_id, tick_value
 from databus.streams.processor import DecisionProcessor, Output
-from databus.wire import Encoder, Message
+from databus.wire import KEY_ID_HEADER, Encoder, Message
 from tests.factories import make_citizen_id, sample_input
 
 KEY = b"processor-guards-test-key-of-32-bytes"
