@@ -1,9 +1,14 @@
-"""Publish → Kafka → subscribe, for every dataset, through the SDKs and the CLI."""
+"""Publish → Kafka → subscribe, for every dataset, through the SDKs and the CLI; the
+pseudonym key's id on every message, the demo key refused by a real bus, nothing dated
+after the publisher's clock."""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -14,12 +19,13 @@ from aiokafka import AIOKafkaProducer
 from databus import records as r
 from databus.catalog import CATALOG
 from databus.client.publisher import Publisher
-from databus.identity import Pseudonymizer
-from databus.records.audit import SharingAudit
+from databus.errors import ConfigurationError
+from databus.identity import Pseudonymizer, pseudonym_key_id
+from databus.records.audit import OperationAudit, SharingAudit
 from databus.settings import Settings
-from databus.wire import Message, encode_record
+from databus.wire import Message, Rejection, encode_record
 from tests.factories import make_citizen_id, sample_input
-from tests.integration.bus import read_events, run_cli
+from tests.integration.bus import read_events, read_records, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -68,6 +74,15 @@ def _bus_samples(ref: str) -> dict[str, r.BaseModel]:
             raw=uuid.uuid4().hex,
             reasons=[r.Reason(field="$", message="test")],
             rejected_at=dt.datetime.now(dt.UTC),
+        ),
+        "audit.operations.v1": OperationAudit(
+            action="clock.tick",
+            outcome="done",
+            principal="ANONYMOUS",
+            user="test",
+            host="test",
+            at=dt.datetime.now(dt.UTC),
+            reason=uuid.uuid4().hex,
         ),
         "audit.sharing.v1": SharingAudit(
             seq=0,
@@ -232,3 +247,137 @@ async def test_csv_file_through_the_cli(bus_settings: Settings, tmp_path: Path) 
     assert cards["TC-CSV-1"]["identity_verified"] is True
     assert cards["TC-CSV-3"]["identity_verified"] is False
     assert "TC-CSV-2" not in cards
+
+
+# --- the pseudonym key: its id on every message, the demo key only on a demo broker ---
+
+
+async def test_every_message_the_publisher_makes_carries_the_key_id(
+    bus_settings: Settings,
+) -> None:
+    """One record, a batch and a dead letter: each carries ce_keyid, never the key."""
+    key = bus_settings.pseudonym_key_bytes()
+    dataset = "health.physical_exam.v1"
+    records = [sample_input(dataset, _fresh_citizen_id(), exam_id=f"E-{n}") for n in range(3)]
+    async with Publisher(bus_settings) as publisher:
+        single = await publisher.publish(dataset, records[0])
+        dead = await publisher.publish(dataset, records[0] | {"exam_id": ""})
+        summary = await publisher.publish_many(dataset, records[1:])
+        batch = [publisher.check(dataset, record) for record in records[1:]]
+    assert isinstance(single, Message)
+    assert isinstance(dead, Rejection)
+    assert summary.accepted == 2
+    letter = dead.to_message(source=dead.agency, key_id=publisher.key_id)
+    ids = {single.id, letter.id} | {message.id for message in batch}
+    messages = await read_records(bus_settings, [CATALOG.get(dataset).topic, "dlq.rejected.v1"])
+    ours = {
+        headers["ce_id"].decode(): headers
+        for headers in (dict(m.headers) for m in messages)
+        if headers.get("ce_id", b"").decode() in ids
+    }
+    assert set(ours) == ids
+    for headers in ours.values():
+        assert headers["ce_keyid"] == pseudonym_key_id(key).encode()
+    for message in messages:
+        assert key not in (message.value or b"") + b"".join(v for _, v in message.headers)
+
+
+def _cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "databus", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False, cwd=cwd,
+    )  # fmt: skip
+
+
+def _env(settings: Settings, **values: str) -> dict[str, str]:
+    base = {
+        k: v for k, v in os.environ.items() if k not in {"DATABUS_DEMO", "DATABUS_PSEUDONYM_KEY"}
+    }
+    return base | {
+        "DATABUS_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "DATABUS_PARTITIONS": str(settings.partitions),
+        **values,
+    }
+
+
+def _one_visit(tmp_path: Path) -> Path:
+    path = tmp_path / f"visit-{uuid.uuid4().hex[:8]}.ndjson"
+    path.write_bytes(orjson.dumps(sample_input("health.hospital_visit.v1", _fresh_citizen_id())))
+    return path
+
+
+@pytest.mark.parametrize("asked_by", ["--demo", "DATABUS_DEMO", "databus.toml"])
+def test_the_demo_key_is_refused_by_a_broker_that_is_not_a_demo_broker(
+    bus_settings: Settings, tmp_path: Path, asked_by: str
+) -> None:
+    """No flag, variable or stray config file makes a real bus take the public key."""
+    path = _one_visit(tmp_path)
+    env, args = _env(bus_settings), ["publish", "health.hospital_visit.v1", str(path)]
+    if asked_by == "--demo":
+        args = ["--demo", *args]
+    elif asked_by == "DATABUS_DEMO":
+        env["DATABUS_DEMO"] = "1"
+    else:
+        (tmp_path / "databus.toml").write_text("demo = true\n")
+    result = _cli(env, *args, cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: the public demo pseudonym key works only against a demo broker")
+    assert bus_settings.bootstrap_servers in line
+
+
+async def test_the_sdk_refuses_the_demo_key_on_a_real_bus(bus_settings: Settings) -> None:
+    demo = bus_settings.model_copy(update={"pseudonym_key": None, "demo": True})
+    publisher = Publisher(demo)
+    with pytest.raises(ConfigurationError, match="works only against a demo broker"):
+        await publisher.start()
+
+
+def test_a_key_and_the_demo_at_once_are_refused(bus_settings: Settings, tmp_path: Path) -> None:
+    env = _env(bus_settings, DATABUS_PSEUDONYM_KEY="a-real-key-of-at-least-thirty-two-bytes")
+    result = _cli(env, "--demo", "publish", "health.hospital_visit.v1", str(_one_visit(tmp_path)))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "error: set either DATABUS_PSEUDONYM_KEY or DATABUS_DEMO, not both: the demo key "
+        "and a real key make different pseudonyms for the same person"
+    )
+
+
+def test_a_short_key_is_refused(bus_settings: Settings, tmp_path: Path) -> None:
+    env = _env(bus_settings, DATABUS_PSEUDONYM_KEY="short-secret")
+    result = _cli(env, "publish", "health.hospital_visit.v1", str(_one_visit(tmp_path)))
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: DATABUS_PSEUDONYM_KEY is 12 bytes; a pseudonym key must be")
+    assert "short-secret" not in line
+
+
+# --- time: nothing dated after the publisher's clock --------------------------------
+
+
+async def test_a_record_dated_after_the_publishers_clock_is_dead_lettered(
+    bus_settings: Settings,
+) -> None:
+    now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+    dataset = "hrss.face_authentication.v1"
+    soon = sample_input(dataset, _fresh_citizen_id(), occurred_at="2025-06-01T12:04:00Z")
+    later = sample_input(dataset, _fresh_citizen_id(), occurred_at="2025-06-01T12:06:00Z")
+    async with Publisher(bus_settings, clock=lambda: now) as publisher:
+        assert not publisher.demo_broker
+        accepted = await publisher.publish(dataset, soon)
+        refused = await publisher.publish(dataset, later)
+    assert isinstance(accepted, Message)
+    assert isinstance(refused, Rejection)
+    assert [str(reason) for reason in refused.reasons] == [
+        "occurred_at: is in the future (later than now + 5 minutes)"
+    ]
+    letters = await read_events(bus_settings, ["dlq.rejected.v1"])
+    assert any(
+        isinstance(e.record, r.Rejected)
+        and [str(reason) for reason in e.record.reasons] == [str(x) for x in refused.reasons]
+        and later["citizen_id"][:6] in e.record.raw
+        and e.record.rejected_at == refused.rejected_at
+        for e in letters
+    )
