@@ -327,3 +327,23 @@ def test_a_disguised_id_number_in_a_code_field_is_rejected_and_masked(
     assert [r.field for r in rejection.reasons] == ["hospital_code"]
     assert not contains_id_number(_shown(rejection))
     assert "19491231" not in normalise_text(rejection.raw).replace(" ", "")
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "future"),
+    [
+        ("2026-03-01T23:00:00-23:00", True),  # the day before, but 22:00 UTC on the day
+        ("2026-02-28T23:59:00-23:59", False),  # two days before: always in the past
+        ("2026-03-02T00:10:00Z", False),
+        ("2026-03-02T00:10:01Z", True),
+        ("2026-03-03T07:00:00+14:00", True),
+    ],
+)
+def test_the_future_is_judged_in_utc_whatever_the_offset(
+    pseudonymizer: Pseudonymizer, occurred_at: str, future: bool
+) -> None:
+    clock = dt.datetime(2026, 3, 2, 0, 5, tzinfo=dt.UTC)
+    intake = Intake(CATALOG.get("hrss.face_authentication.v1"), pseudonymizer, clock=lambda: clock)
+    record = {"citizen_id": CID, "occurred_at": occurred_at, "channel": "app"}
+    outcome = intake.from_json(orjson.dumps(record))
+    assert isinstance(outcome, Rejection) is future, outcome

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import time
 import unicodedata
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,6 +42,9 @@ _FUTURE = f"is in the future (later than now + {int(FUTURE_SKEW.total_seconds() 
 
 Clock = Callable[[], dt.datetime]
 """Where the publisher's "now" comes from (an aware datetime); injectable for tests."""
+#: How long (monotonic seconds) a reading of the clock serves as "now": it is needed for
+#: every record, and reading and comparing aware datetimes costs a microsecond.
+CLOCK_READ_EVERY_S = 0.5
 
 
 def utc_now() -> dt.datetime:
@@ -71,6 +75,9 @@ class Intake:
         self.source = source or dataset.owner
         self.allow_future = allow_future
         self._clock = clock
+        self._now = dt.datetime.min.replace(tzinfo=dt.UTC)
+        self._surely_past = 0
+        self._read_again_at = float("-inf")
         self._model: type[InputRecord] = dataset.input_model
         self.columns = Columns.of(dataset.name, self._model)
         self._pseudonymizer = pseudonymizer
@@ -94,12 +101,24 @@ class Intake:
     ) -> Message | Rejection:
         """A valid record becomes a message unless it is dated in the future (later
         than the publisher's clock plus :data:`~databus.records.base.FUTURE_SKEW`)."""
-        if not self.allow_future and dated_after(record, self._clock()):
+        if not self.allow_future and self._dated_in_the_future(record):
             shown = raw if raw is not None else record.model_dump_json().encode()
             return self.reject(
                 shown, [Reason.of("occurred_at", _FUTURE, "future_dated")], where, values
             )
         return self.accept(record)
+
+    def _dated_in_the_future(self, record: InputRecord) -> bool:
+        """:func:`~databus.records.base.dated_after` the publisher's clock, asked only
+        when the record's own date is not two days before the clock's UTC date (then
+        it cannot be, whatever its UTC offset: offsets are less than a day)."""
+        moment = time.monotonic()
+        if moment >= self._read_again_at:
+            self._now = self._clock()
+            self._surely_past = self._now.astimezone(dt.UTC).toordinal() - 1
+            self._read_again_at = moment + CLOCK_READ_EVERY_S
+        occurred = record.occurred_at
+        return occurred.toordinal() >= self._surely_past and dated_after(record, self._now)
 
     def from_line(self, line: Line, *, where: str | None = None) -> Message | Rejection:
         """Check one line read from a file (NDJSON, or a CSV row)."""
