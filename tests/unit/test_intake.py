@@ -155,7 +155,7 @@ def test_an_unknown_key_is_not_named_even_when_it_is_an_id_number(intake: Intake
 
 
 def test_an_unknown_key_of_a_mapping_is_not_named(intake: Intake) -> None:
-    rejection = intake.from_mapping(GOOD | {OTHER_ID: 1, 7: 2})
+    rejection = intake.from_mapping(GOOD | {OTHER_ID: 1, 7: 2})  # type: ignore[arg-type]
     assert isinstance(rejection, Rejection)
     assert {r.code for r in rejection.reasons} == {"$extra:extra_forbidden", "$:type_error"}
     assert OTHER_ID not in _shown(rejection)

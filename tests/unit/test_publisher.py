@@ -17,16 +17,16 @@ KEY = "publisher-unit-test-key-of-32-bytes-or-more"
 
 def _sasl(user: str) -> Settings:
     return Settings(
-        pseudonym_key=KEY,  # type: ignore[arg-type]
+        pseudonym_key=KEY,
         demo=False,
         security_protocol="SASL_PLAINTEXT",
         sasl_username=user,
-        sasl_password="pw",  # type: ignore[arg-type]
+        sasl_password="pw",
     )
 
 
 def test_without_sasl_the_source_is_as_given() -> None:
-    plain = Settings(pseudonym_key=KEY, demo=False)  # type: ignore[arg-type]
+    plain = Settings(pseudonym_key=KEY, demo=False)
     assert fixed_source(plain, None) is None
     assert fixed_source(plain, "police") == "police"
 

@@ -42,6 +42,9 @@ _KINDS_OF: Final = {
     "assertion_error": "value_error",
     "int_from_float": "type_error",
     "none_required": "type_error",
+    "int_parsing": "type_error",
+    "float_parsing": "type_error",
+    "bool_parsing": "type_error",
     "invalid_key": "type_error",
     "is_instance_of": "type_error",
     "int_parsing_size": "out_of_range",
@@ -55,6 +58,7 @@ _KINDS_OF: Final = {
     "string_unicode": "format_error",
     "bytes_invalid_encoding": "format_error",
 }
+_SUFFIXES: Final = (("_type", "type_error"), ("_parsing", "format_error"))
 _RANGE_PARTS: Final = ("greater_than", "less_than", "too_short", "too_long", "_past", "_future")
 
 
@@ -63,17 +67,13 @@ def kind_of(error_type: str) -> str:
     is a ``type_error``, ``less_than_equal`` ``out_of_range``, an unknown type ``invalid``."""
     if error_type in REASON_KINDS:
         return error_type
-    kind = _KINDS_OF.get(error_type)
-    if kind is not None:
-        return kind
+    if error_type in _KINDS_OF:
+        return _KINDS_OF[error_type]
     if any(part in error_type for part in _RANGE_PARTS) or error_type.startswith("decimal_max"):
         return "out_of_range"
-    if error_type.endswith("_type"):
-        return "type_error"
-    if error_type in {"int_parsing", "float_parsing", "bool_parsing"}:
-        return "type_error"
-    if error_type.endswith("_parsing"):
-        return "format_error"
+    for suffix, kind in _SUFFIXES:
+        if error_type.endswith(suffix):
+            return kind
     return "invalid"
 
 
