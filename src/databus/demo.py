@@ -126,7 +126,7 @@ class Demo:
         try:
             self._on_step(f"starting the embedded Kafka broker on {broker.bootstrap}")
             settings = self._settings.model_copy(
-                update={"bootstrap_servers": broker.start(), "demo": True}
+                update={"bootstrap_servers": broker.start(), "demo": True, "pseudonym_key": None}
             )
             asyncio.run(apply_topics(settings))
             self._on_step("starting a decision worker")

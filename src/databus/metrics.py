@@ -38,8 +38,11 @@ PUBLISH_RECORDS = Counter(
 )
 PUBLISH_REJECTIONS = Counter(
     "databus_publish_rejections",
-    "Reasons of rejected records: reason is 'field:error type' (for example "
-    "'citizen_id:value_error', '$:json_invalid'); a record can have several.",
+    "Reasons of rejected records: reason is 'field:kind', field one of the dataset's fields, "
+    "'$' (the whole line) or '$extra' (any key the dataset does not have, never named), kind "
+    "one of a closed set (records.dlq.REASON_KINDS), e.g. 'citizen_id:value_error', "
+    "'$extra:extra_forbidden', '$:csv_header', 'occurred_at:future_dated'; a record can have "
+    "several.",
     ["dataset", "agency", "reason"],
 )
 PUBLISH_LATENCY = Histogram(

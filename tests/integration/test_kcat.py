@@ -11,7 +11,7 @@ import pytest
 
 from databus.catalog import CATALOG
 from databus.client.publisher import Publisher
-from databus.identity import Pseudonymizer
+from databus.identity import Pseudonymizer, pseudonym_key_id
 from databus.settings import Settings
 from databus.wire import Message
 from tests.factories import make_citizen_id, sample_input
@@ -57,6 +57,7 @@ async def test_kcat_reads_headers_key_and_value(bus_settings: Settings) -> None:
         "ce_subject": person_ref,
         "ce_dataschema": CATALOG.get(DATASET).dataschema,
         "content-type": "application/json",
+        "ce_keyid": pseudonym_key_id(bus_settings.pseudonym_key_bytes()),
     }
     value = orjson.loads(item["payload"])
     assert value["person_ref"] == person_ref

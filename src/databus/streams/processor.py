@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 #: Longest part of a dead-lettered message's value kept in the dead letter.
 RAW_KEPT = 2048
+#: The reason kind (records.dlq.REASON_KINDS) of each kind of dead letter.
+_KINDS = {"future_dated": "future_dated", "processing_error": "invalid"}
 
 
 class StateStore(Protocol):
@@ -332,7 +334,7 @@ def _dead_letter(message: KafkaRecord, reason: str, text: str, field: str = "$")
         dataset=message.topic,
         agency="databus-worker",
         raw=mask_id_like(raw),
-        reasons=[Reason(field=field, message=mask_id_like(text))],
+        reasons=[Reason.of(field, mask_id_like(text), _KINDS.get(reason, "invalid"))],
         source=_where(message),
     )
     return DeadLetter(rejection, reason)
