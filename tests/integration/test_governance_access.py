@@ -206,6 +206,15 @@ async def test_acl_apply_removes_every_acl_it_does_not_declare_and_a_dry_run_onl
         stray(DEATHS, "User:civil", "read", host="10.0.0.7"),
         stray(HRSS_VIEW, "User:*", "read"),
         stray("civil.funeral.v1", "User:transport", "write", deny=True),
+        Binding(
+            kp.RESOURCE_TYPES["group"],
+            "civil.",
+            kp.PATTERN_TYPES["prefixed"],
+            "User:*",
+            "*",
+            kp.OPERATIONS["read"],
+            kp.PERMISSION_ALLOW,
+        ),
     ]
     missing = Binding.of(Acl("civil", "topic", CIVIL_VIEW, "literal", "read"))
     async with SecurityAdmin(secure.admin) as admin:
@@ -223,7 +232,7 @@ async def test_acl_apply_removes_every_acl_it_does_not_declare_and_a_dry_run_onl
     for binding in strays:
         assert f"would remove {binding}" in dry.stdout
     assert f"would add    {missing}" in dry.stdout
-    assert "ACLs: 1 to add, 3 to remove" in dry.stdout
+    assert "ACLs: 1 to add, 4 to remove" in dry.stdout
     assert "nothing changed (dry run)" in dry.stdout
     async with SecurityAdmin(secure.admin) as admin:
         assert await admin.bindings() == drifted, "a dry run changes nothing"
