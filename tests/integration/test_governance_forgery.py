@@ -137,7 +137,7 @@ async def test_a_chained_forgery_is_reported_and_the_fenced_worker_goes_on_exact
     assert f"(seq {forged['seq']}): no share of {FORGED_ID} in {CIVIL_DEATHS}[{partition}]" in (
         unbacked
     )
-    assert "1 audit records contradicted by the topics" in result.stderr
+    assert "1 audit record or share contradicted by the topics" in result.stderr
 
 
 async def test_a_foreign_record_in_the_audit_topic_is_reported_and_sharing_goes_on(

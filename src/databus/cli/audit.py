@@ -160,7 +160,9 @@ def _print_cross_check(report: AuditReport) -> None:
         click.echo("not cross-checked against the share and source topics (--no-cross-check)")
         return
     for mismatch in cross.mismatches:
-        click.echo(f"UNBACKED {mismatch}")
+        # A share no audit record names, or an audit record the topics do not back.
+        tag = "UNAUDITED" if mismatch.where.startswith("share.") else "UNBACKED"
+        click.echo(f"{tag} {mismatch}")
     click.echo(
         f"cross-check: {cross.checked} audit records match their share and source "
         f"({report.share_topics} share topics, {report.source_partitions} source "
@@ -204,15 +206,20 @@ def _summary(report: AuditReport) -> str:
     broken = sum(1 for part in report.partitions if part.broken is not None)
     findings = sum(len(part.findings) for part in report.partitions)
     findings += len(report.missing_partitions)
+    foreign = len(report.new_foreign())
+    contradicted = len(report.cross.mismatches) if report.cross else 0
     parts = [
         f"{broken} of {len(report.partitions)} partitions broken" if broken else "",
-        f"{findings} records deleted or checkpoints not matched" if findings else "",
-        f"{len(report.new_foreign())} foreign records" if report.new_foreign() else "",
-        f"{len(report.cross.mismatches)} audit records contradicted by the topics"
-        if report.cross and report.cross.mismatches
-        else "",
-    ]
+        _count(findings, "deletion or checkpoint mismatch", "deletions or checkpoint mismatches"),
+        _count(foreign, "foreign record", "foreign records"),
+        _count(contradicted, "audit record or share contradicted by the topics",
+               "audit records or shares contradicted by the topics"),
+    ]  # fmt: skip
     return "; ".join(part for part in parts if part)
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return "" if not number else f"{number} {one if number == 1 else many}"
 
 
 @audit.command("keygen")
