@@ -7,7 +7,8 @@ writes it all in one transaction with the input offsets.
 
 A share message is the source event with only the granted fields, keyed by
 ``person_ref``, with the source's ``ce_id`` (so a consumer can drop duplicates and an
-auditor can trace it) and ``ce_source`` (the agency that published it); its
+auditor can trace it), ``ce_source`` (the agency that published it) and ``ce_keyid``
+(the pseudonym key its ``person_ref`` was made with); its
 ``ce_type`` is the share view, whose schema is the source's restricted to those fields.
 
 A source message is passed on only if it is what it says: decodable, of its topic's
@@ -32,7 +33,15 @@ from databus.governance.grants import Grant, GrantSet
 from databus.governance.views import catalog_with_views, share_dataset
 from databus.identity import mask_id_like
 from databus.records import Reason
-from databus.wire import Encoder, KafkaRecord, Message, Rejection, decode, encode_record
+from databus.wire import (
+    Encoder,
+    Envelope,
+    KafkaRecord,
+    Message,
+    Rejection,
+    decode,
+    encode_record,
+)
 
 #: ``ce_source`` of audit records and the ``agency`` of the share worker's dead letters.
 SHARE_SOURCE = "databus-share"
@@ -78,7 +87,7 @@ class Projector:
         for grant in grants:
             view = _View(grant, share_dataset(grant, catalog))
             self._views.setdefault(grant.dataset, []).append(view)
-        self._encoders: dict[tuple[str, str], Encoder] = {}
+        self._encoders: dict[tuple[str, str, str | None], Encoder] = {}
         self._audit = Encoder(AUDIT, SHARE_SOURCE)
 
     @property
@@ -126,7 +135,7 @@ class Projector:
                 if not view.grant.active_on(today):
                     out.withheld[key] += 1
                     continue
-                share = self._encoder(view.dataset, event.envelope.source).encode(
+                share = self._encoder(view.dataset, event.envelope).encode(
                     {name: data[name] for name in view.grant.fields},
                     subject=data["person_ref"],
                     time=event.envelope.time.encode() if event.envelope.time else None,
@@ -147,10 +156,13 @@ class Projector:
                 out.shared[key] += 1
         return out
 
-    def _encoder(self, dataset: Dataset, source: str) -> Encoder:
-        encoder = self._encoders.get((dataset.name, source))
+    def _encoder(self, dataset: Dataset, envelope: Envelope) -> Encoder:
+        """A view's encoder that keeps the source's ``ce_source`` and ``ce_keyid``."""
+        key = (dataset.name, envelope.source, envelope.keyid)
+        encoder = self._encoders.get(key)
         if encoder is None:
-            encoder = self._encoders[(dataset.name, source)] = Encoder(dataset, source)
+            encoder = Encoder(dataset, envelope.source, key_id=envelope.keyid)
+            self._encoders[key] = encoder
         return encoder
 
 

@@ -73,6 +73,7 @@ def test_each_active_grant_gets_exactly_its_fields_and_an_audit_record() -> None
         assert share.key == source.key
         assert dict(share.headers)["ce_id"] == dict(source.headers)["ce_id"]
         assert dict(share.headers)["ce_source"] == b"health"
+        assert dict(share.headers)["ce_keyid"] == dict(source.headers)["ce_keyid"]
         assert dict(share.headers)["ce_type"] == granted.share_topic.encode()
     assert dict(out.shared) == {("civil", VISITS): 1, ("hrss", VISITS): 1}
 
