@@ -21,7 +21,7 @@ from databus.identity import Pseudonymizer, contains_id_number, normalise_text
 from databus.records.dlq import REASON_KINDS
 from databus.wire import KEY_ID_HEADER, Message, Rejection, decode
 from tests.conftest import TEST_KEY
-from tests.factories import make_citizen_id
+from tests.factories import make_citizen_id, sample_input
 from tests.unit.test_wire import FakeMessage
 
 CID = make_citizen_id(born=dt.date(1948, 3, 15), sequence=21)
@@ -347,3 +347,42 @@ def test_the_future_is_judged_in_utc_whatever_the_offset(
     record = {"citizen_id": CID, "occurred_at": occurred_at, "channel": "app"}
     outcome = intake.from_json(orjson.dumps(record))
     assert isinstance(outcome, Rejection) is future, outcome
+
+
+def test_a_retraction_may_carry_the_withdrawn_record_and_gets_its_id() -> None:
+    """An agency withdraws a record by sending it again as it published it: the bus gets
+    only the record's id (which depends on the pseudonym key), never the record."""
+    key = b"retraction-intake-test-key-of-32-bytes"
+    certificate = sample_input("health.death_certificate.v1", CID)
+    published = Intake(CATALOG.get("health.death_certificate.v1"), Pseudonymizer(key))
+    sent = published.from_mapping(certificate)
+    assert isinstance(sent, Message)
+    retractions = Intake(CATALOG.get("health.retraction.v1"), Pseudonymizer(key))
+    base = {
+        "citizen_id": CID,
+        "occurred_at": "2026-03-05T09:00:00+08:00",
+        "dataset": "health.death_certificate.v1",
+        "reason": "issued for the wrong person",
+    }
+    outcome = retractions.from_json(orjson.dumps(base | {"record": certificate}))
+    assert isinstance(outcome, Message), outcome
+    value = orjson.loads(outcome.value)
+    assert value["record_id"] == sent.id
+    assert "record" not in value
+    assert "citizen_id" not in outcome.value.decode()
+    by_id = retractions.from_json(orjson.dumps(base | {"record_id": sent.id}))
+    assert isinstance(by_id, Message)
+    assert orjson.loads(by_id.value) == value
+
+    other = make_citizen_id("370102", dt.date(1950, 1, 2), 9)
+    cases = {
+        "both": base | {"record": certificate, "record_id": sent.id},
+        "neither": base,
+        "another person's record": base | {"record": certificate | {"citizen_id": other}},
+        "not a record of the dataset": base | {"record": {"certificate_no": "DC-1"}},
+    }
+    for case, values in cases.items():
+        refused = retractions.from_json(orjson.dumps(values))
+        assert isinstance(refused, Rejection), case
+        assert refused.reasons[0].field in ("record", "record_id"), case
+        assert other not in refused.raw, case

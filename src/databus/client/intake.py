@@ -19,12 +19,13 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from databus.catalog import Dataset
+from databus.catalog import CATALOG, Dataset
 from databus.client.files import Columns, Line
 from databus.errors import CatalogError
 from databus.identity import Pseudonymizer, mask_citizen_id, mask_id_like
 from databus.records.base import FUTURE_SKEW, InputRecord, dated_after
 from databus.records.dlq import EXTRA, WHOLE_LINE, Reason
+from databus.records.retraction import RetractionInputFields
 from databus.wire import Encoder, Message, Rejection, reasons_from
 
 #: Longest input line we parse; anything longer is rejected unread.
@@ -33,7 +34,9 @@ MAX_LINE_BYTES = 64 * 1024
 KEPT_OF_LONG_LINE = 256
 #: Shorter ``citizen_id`` values reveal nothing and are left as they are.
 MIN_MASKED_LENGTH = 8
-_RAW_ID = {"citizen_id"}
+#: Input fields that never reach the bus: the ID number, and the record a retraction
+#: carries (only its id does).
+_NOT_ON_THE_BUS = {"citizen_id", "record"}
 #: Reads a JSON object as its list of (key, value) pairs, repeated keys included.
 _PAIRS = json.JSONDecoder(object_pairs_hook=list)
 #: A JSON ``\\uXXXX`` escape (an ID number can be written with them).
@@ -82,11 +85,15 @@ class Intake:
         self.columns = Columns.of(dataset.name, self._model)
         self._pseudonymizer = pseudonymizer
         self._encoder = Encoder(dataset, self.source, key_id=pseudonymizer.key_id)
+        self._withdrawn: dict[str, Intake] = {}
 
-    def accept(self, record: InputRecord) -> Message:
-        """Pseudonymise and envelope a record already validated and admitted."""
+    def accept(self, record: InputRecord, *, record_id: str | None = None) -> Message:
+        """Pseudonymise and envelope a record already validated and admitted (a
+        retraction that carried the withdrawn record gets its ``record_id``)."""
         person_ref = self._pseudonymizer.person_ref(record.citizen_id)
-        data = {"person_ref": person_ref, **record.model_dump(exclude=_RAW_ID)}
+        data = {"person_ref": person_ref, **record.model_dump(exclude=_NOT_ON_THE_BUS)}
+        if record_id is not None:
+            data["record_id"] = record_id
         # orjson writes the datetime as RFC 3339, as in the value itself.
         time = orjson.dumps(record.occurred_at)[1:-1]
         return self._encoder.encode(data, subject=person_ref, time=time)
@@ -101,12 +108,35 @@ class Intake:
     ) -> Message | Rejection:
         """A valid record becomes a message unless it is dated in the future (later
         than the publisher's clock plus :data:`~databus.records.base.FUTURE_SKEW`)."""
+        shown = raw if raw is not None else record.model_dump_json().encode()
         if not self.allow_future and self._dated_in_the_future(record):
-            shown = raw if raw is not None else record.model_dump_json().encode()
             return self.reject(
                 shown, [Reason.of("occurred_at", _FUTURE, "future_dated")], where, values
             )
+        if isinstance(record, RetractionInputFields) and record.record is not None:
+            withdrawn = self._withdrawn_id(record)
+            if isinstance(withdrawn, Reason):
+                return self.reject(shown, [withdrawn], where, values)
+            return self.accept(record, record_id=withdrawn)
         return self.accept(record)
+
+    def _withdrawn_id(self, retraction: RetractionInputFields) -> str | Reason:
+        """The ``ce_id`` of the record a retraction carries, as it was published: the
+        same record gives the same id (a content hash), with this publisher's key."""
+        dataset: str = getattr(retraction, "dataset", "")
+        intake = self._withdrawn.get(dataset)
+        if intake is None:
+            target = CATALOG.get(dataset)
+            intake = Intake(target, self._pseudonymizer, allow_future=True)
+            self._withdrawn[dataset] = intake
+        outcome = intake.from_mapping(retraction.record or {})
+        if isinstance(outcome, Rejection):
+            first = outcome.reasons[0]
+            return Reason.of("record", f"is not a valid {dataset} record ({first})", "record_check")
+        person_ref = self._pseudonymizer.person_ref(retraction.citizen_id)  # type: ignore[attr-defined]
+        if outcome.key != person_ref.encode():
+            return Reason.of("record", "is about another person than citizen_id", "record_check")
+        return outcome.id
 
     def _dated_in_the_future(self, record: InputRecord) -> bool:
         """:func:`~databus.records.base.dated_after` the publisher's clock, asked only
