@@ -117,3 +117,35 @@ def test_acl_render_writes_users_and_topics(grants_dir: Path, tmp_path: Path) ->
     names = {t["spec"]["topicName"]: t for t in topics}
     assert names["share.civil.health.death_certificate.v1"]["spec"]["partitions"] == 6
     assert "share.police.health.death_certificate.v1" in names  # the topic outlives its grant
+
+
+def test_acl_show_lists_the_clock_and_the_audit_floor(grants_dir: Path) -> None:
+    users = {u["user"]: u for u in orjson.loads(run("acl", "show", "--json").output)}
+    assert users["databus-clock"]["acls"] == [
+        "read topic system.clock.v1",
+        "write topic system.clock.v1",
+        "describe topic system.clock.v1",
+        "write topic audit.operations.v1",
+    ]
+    assert "User:* DENY delete topic audit.sharing.v1" in users["*"]["acls"]
+    text = run("acl", "show").output
+    assert "everyone (the audit floor):" in text
+    assert "    User:* DENY alter_configs topic audit.operations.v1" in text
+
+
+def test_audit_keygen_and_the_checkpoint_options_are_checked_before_any_broker(
+    grants_dir: Path, tmp_path: Path
+) -> None:
+    made = run("audit", "keygen", "--out", str(tmp_path / "keys"))
+    assert made.exit_code == 0, made.output
+    assert "mode 0600" in made.output
+    again = run("audit", "keygen", "--out", str(tmp_path / "keys"))
+    assert again.exit_code == 2
+    assert "exists: an auditor key is made once" in again.output
+    lonely = run("audit", "verify", "--expect-heads", str(tmp_path / "cp.json"))
+    assert lonely.exit_code == 2
+    assert "--expect-heads needs --public-key" in lonely.output
+    missing = run("audit", "verify", "--expect-heads", str(tmp_path / "cp.json"),
+                  "--public-key", str(tmp_path / "keys" / "audit-checkpoint.pub"))  # fmt: skip
+    assert missing.exit_code == 2
+    assert "cp.json: No such file or directory" in missing.output
