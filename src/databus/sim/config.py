@@ -65,6 +65,14 @@ class Rates:
     post_mortem_card_share: float = 0.1
     """Share of deceased pensioners whose transit card is used (2-6 bus or metro taps in
     the 40 days after the death): the post-mortem activity that fraud alerts are for."""
+    wrong_death_certificates_per_year: float = 0.001
+    """Death certificates issued by mistake for a living pensioner, per pensioner and year
+    (a certificate filed under the wrong patient); health withdraws each 2-14 days later
+    with a retraction (health.retraction.v1) carrying the certificate; both lie within the
+    span (a mistake near its end is not simulated)."""
+    min_wrong_death_certificates: int = 1
+    """At least this many such mistakes (and their retractions) within the span when there
+    are living pensioners, so that the demo shows a retraction reinstating a pension."""
     min_tier_crossings: int = 1
     """At least this many residents turn 80, 90 and 100 within the span when the population
     has anyone of about that age (a realistic pyramid of 20,000 has under one centenarian-

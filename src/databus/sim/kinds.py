@@ -35,6 +35,9 @@ class Kind:
     write: Callable[..., Values]
     """``write(resident, occurred_at, sequence, *details)`` returns the record's fields
     after ``citizen_id`` and ``occurred_at``."""
+    withdraws: bool = False
+    """A retraction: its first detail is the happening it withdraws, handed to ``write``
+    as that happening's record (what the agency published, and now sends back)."""
 
 
 def _household(event: str) -> Callable[..., Values]:
@@ -121,6 +124,10 @@ def _funeral(_: Resident, sequence: int, date_of_death: dt.date, funeral_home: s
     }
 
 
+def _retraction(_: Resident, __: int, withdrawn: Values, dataset: str, reason: str) -> Values:
+    return {"dataset": dataset, "reason": reason, "record": withdrawn}
+
+
 REGISTERED = Kind("registered", "police.household.v1", _household("registered"))
 MOVED_OUT = Kind("moved_out", "police.household.v1", _household("moved_out"))
 MOVED_IN = Kind("moved_in", "police.household.v1", _household("moved_in"))
@@ -133,3 +140,4 @@ PHYSICAL_EXAM = Kind("physical_exam", "health.physical_exam.v1", _exam)
 TRANSIT_TAP = Kind("transit_tap", "transport.transit_tap.v1", _tap)
 DEATH_CERTIFICATE = Kind("death_certificate", "health.death_certificate.v1", _death_certificate)
 FUNERAL = Kind("funeral", "civil.funeral.v1", _funeral)
+HEALTH_RETRACTION = Kind("health_retraction", "health.retraction.v1", _retraction, withdraws=True)

@@ -38,6 +38,11 @@ _METRO_SHARE: Final = 0.45
 _HOSPITAL_DEATH_SHARE: Final = 0.6
 _INPATIENT: Final = 0.07
 _EMERGENCY: Final = 0.08
+#: Mistaken death certificates come after the first days (evidence is on the bus by then).
+_MISTAKE_EARLIEST: Final = 10
+_MISTAKE_REASON: Final = "certificate issued for the wrong patient"
+#: Health withdraws a mistaken certificate within this many days (always within the span).
+_MISTAKE_FIXED_WITHIN: Final = 14
 
 
 def draw_lives(schedule: Schedule) -> None:
@@ -72,6 +77,8 @@ class _Lives:
         movers = self.showcase.sample(oldest, min(rates.min_elderly_moves_out, len(oldest)))
         self.elderly_movers = dict.fromkeys(movers)
         """Residents made to move out (see ``Rates.min_elderly_moves_out``), in order."""
+        self.living_pensioners: list[int] = []
+        """Pensioners at the start who live through the span (mistakes are made about them)."""
 
     def draw(self) -> None:
         """The roster (registrations, then pensions, then last year's face scans) and
@@ -90,6 +97,7 @@ class _Lives:
         for resident in schedule.residents:
             scans += self._life(resident)
         schedule.roster = registered + pensions + sorted(scans)
+        self._mistaken_deaths()
 
     def _life(self, resident: Resident) -> list[Happening]:
         """Draw one resident's span; returns the face scans that precede it (roster)."""
@@ -101,6 +109,8 @@ class _Lives:
         roster = self.pensions.draw(life, strong)
         if life.death is not None:
             self._death_records(life)
+        elif resident.pension is not None and resident.pension.approved < self.config.start:
+            self.living_pensioners.append(resident.index)
         self._count_birthdays(life)
         return roster
 
@@ -260,12 +270,51 @@ class _Lives:
             terminated = death + rng.randint(30, 90)
             schedule.add(terminated, office(rng), kinds.PENSION_TERMINATED, person)
 
+    def _mistaken_deaths(self) -> None:
+        """Death certificates for living pensioners, each withdrawn by health a few days
+        later (``Rates.wrong_death_certificates_per_year``); from a stream of its own, so
+        that every other record stays as it was."""
+        rng = self.config.random("mistakes")
+        days = self.config.days
+        candidates = self.living_pensioners
+        if not candidates or days <= _MISTAKE_EARLIEST + _MISTAKE_FIXED_WITHIN:
+            return
+        expected = self.rates.wrong_death_certificates_per_year * len(candidates) * days / 365
+        count = max(self.rates.min_wrong_death_certificates, _poisson(rng, expected))
+        schedule = self.schedule
+        for person in rng.sample(candidates, min(count, len(candidates))):
+            day = rng.randrange(_MISTAKE_EARLIEST, days - _MISTAKE_FIXED_WITHIN)
+            region = self.schedule.residents[person].region_code
+            certificate = schedule.add(
+                day, rng.randrange(8 * HOUR, 18 * HOUR), kinds.DEATH_CERTIFICATE, person,
+                schedule.date(day - rng.randint(0, 2)), f"H{region}{rng.randint(1, 3):03d}",
+            )  # fmt: skip
+            if certificate is None:
+                continue
+            schedule.tally.wrong_death_certificates += 1
+            withdrawn = schedule.add(
+                day + rng.randint(2, _MISTAKE_FIXED_WITHIN), office(rng), kinds.HEALTH_RETRACTION,
+                person,
+                certificate, kinds.DEATH_CERTIFICATE.dataset, _MISTAKE_REASON,
+            )  # fmt: skip
+            assert withdrawn is not None  # noqa: S101 - scheduled within the span
+            schedule.tally.retractions += 1
+
     def _count_birthdays(self, life: Life) -> None:
         config = self.config
         for age in TIER_AGES:
             birthday = life.resident.birthday(age)
             if config.start <= birthday < config.end and self.schedule.index(birthday) < life.limit:
                 self.schedule.tally.turned[age] += 1
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    """A Poisson draw (Knuth's method: the means here are small)."""
+    limit, count, product = math.exp(-mean), 0, rng.random()
+    while product > limit:
+        count += 1
+        product *= rng.random()
+    return count
 
 
 def _per_day(

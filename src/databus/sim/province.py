@@ -57,6 +57,8 @@ class SimulationSummary:
     reminder_face_scans: int
     post_mortem_taps: int
     post_mortem_persons: int
+    wrong_death_certificates: int = 0
+    retractions: int = 0
     turned: dict[int, int] = field(default_factory=dict)
     """How many living residents reach 80, 90 and 100 during the span."""
 
@@ -85,6 +87,8 @@ class SimulationSummary:
             ("face scans after a reminder", self.reminder_face_scans),
             ("card uses after a death", self.post_mortem_taps),
             ("dead pensioners whose card was used", self.post_mortem_persons),
+            ("death certificates issued by mistake", self.wrong_death_certificates),
+            ("of them withdrawn (retractions)", self.retractions),
         ]
         return rows
 
@@ -157,6 +161,8 @@ class Province:
             reminder_face_scans=tally.reminder_face_scans,
             post_mortem_taps=tally.post_mortem_taps,
             post_mortem_persons=tally.post_mortem_persons,
+            wrong_death_certificates=tally.wrong_death_certificates,
+            retractions=tally.retractions,
             turned=dict(tally.turned),
         )
 
@@ -164,6 +170,8 @@ class Province:
         occurred, sequence, kind, person, details = happening
         resident = self.residents[person]
         values: Values = {"citizen_id": resident.citizen_id, "occurred_at": self._time(occurred)}
+        if kind.withdraws:
+            details = (self._record(details[0]).values, *details[1:])
         values.update(kind.write(resident, sequence, *details))
         return AgencyRecord(kind.dataset, values)
 

@@ -41,6 +41,8 @@ class Tally:
     post_mortem_taps: int = 0
     post_mortem_persons: int = 0
     late_death_records: int = 0
+    wrong_death_certificates: int = 0
+    retractions: int = 0
     turned: dict[int, int] = field(default_factory=lambda: dict.fromkeys(TIER_AGES, 0))
 
 
@@ -72,14 +74,15 @@ class Schedule:
         person: int,
         *details: Any,
         arrives: int | None = None,
-    ) -> bool:
+    ) -> Happening | None:
         """A record of something on ``day`` that reaches the bus on ``arrives`` (default:
-        the same day); False when it would arrive after the span."""
+        the same day), or None when it would arrive after the span."""
         arrival = day if arrives is None else arrives
         if arrival >= self.config.days:
-            return False
-        self.days[arrival].append(self.happening(day, second, kind, person, *details))
-        return True
+            return None
+        happening = self.happening(day, second, kind, person, *details)
+        self.days[arrival].append(happening)
+        return happening
 
     def sort(self) -> None:
         """Put each day's happenings in time order (once everything is scheduled)."""
