@@ -1,4 +1,9 @@
-"""Datasets derived by the decision engine (DOMAIN.md §1-2)."""
+"""Datasets derived by the decision engine (docs/rules.md).
+
+Reason ``retracted`` (pension status, allowance) and kind ``withdrawn`` (fraud alert) were
+added in a backward-compatible change: they mark the decisions that reinstate what a
+withdrawn record (``<owner>.retraction.v1``) or a withdrawn clock tick (a reset) caused.
+"""
 
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ class PensionStatus(_Derived):
     person_ref: PersonRef
     pensioner_account: str
     decision: Literal["confirmed", "reminder", "suspended", "resumed"]
-    reason: Literal["evidence", "no_evidence", "deceased"]
+    reason: Literal["evidence", "no_evidence", "deceased", "retracted"]
     as_of: dt.date
     qualified_until: dt.date
     evidence: list[EvidenceRef] = Field(default_factory=list)
@@ -41,10 +46,12 @@ class PensionStatus(_Derived):
 
 
 class FraudAlert(_Derived):
-    """Evidence of life dated after a registered death."""
+    """Evidence of life dated after a registered death (``post_mortem_activity``), or the
+    cancellation of such an alert (``withdrawn``: the same person, death evidence and
+    activity as the alert it cancels; match it to the alert by the activity's id)."""
 
     person_ref: PersonRef
-    kind: Literal["post_mortem_activity"]
+    kind: Literal["post_mortem_activity", "withdrawn"]
     date_of_death: dt.date
     death_evidence: EvidenceRef
     activity: EvidenceRef
@@ -59,5 +66,5 @@ class ElderlyAllowance(_Derived):
     tier: Literal["80-89", "90-99", "100+"]
     monthly_amount_cents: Cents
     effective_month: Month
-    reason: Literal["age", "deceased", "moved_out"]
+    reason: Literal["age", "deceased", "moved_out", "retracted"]
     rule_version: str
