@@ -1,9 +1,12 @@
 """Invariants of the pure rules over random histories of one person (hypothesis).
 
-What a crash-prone, at-least-once runtime relies on: a redelivered event or tick changes
-nothing a consumer can see (same state, only decision ids it has already seen), and
-where DOMAIN.md says the arrival order does not matter, it does not. And what a
-pensioner relies on: death ends confirmations and allowances, deadlines never drop.
+What a crash-prone, at-least-once runtime relies on: a redelivered event, retraction or
+tick changes nothing a consumer can see (same state, only decision ids it has already
+seen), and where the rules say the arrival order does not matter, it does not. What a
+pensioner relies on: death ends confirmations and allowances, deadlines never drop, and
+a wrong record or a wrong tick can be taken back (docs/rules.md, "Retractions" and
+"Clock resets"). The histories mix retractions of their own records, or of records
+never published, anywhere (also before the record they withdraw).
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from databus.records import ElderlyAllowance, FraudAlert, PensionStatus
@@ -23,16 +27,21 @@ from tests.unit.rules.builders import (
     PERSON,
     POLICY,
     SHANGHAI,
+    Reset,
     Step,
     Tick,
+    apply,
     certificate,
     exam,
     face,
     funeral,
     household,
     pensioner,
+    rid,
     tap,
     visit,
+    withdraw,
+    withdraw_id,
 )
 
 pytestmark = pytest.mark.faults
@@ -101,10 +110,23 @@ def household_records(draw: st.DrawFn, days: st.SearchStrategy[int]) -> Make:
     return lambda i: household(i, when, event, born=born, region=region)
 
 
+def _retraction(target: Observation | None, name: str, late: int) -> Observation:
+    """A retraction of ``target`` dated ``late`` days after it (or of a record nobody
+    ever published, when ``target`` is None)."""
+    if target is None:
+        return withdraw_id("health.hospital_visit.v1", rid(f"{name}-none"), name, _at(0))
+    when = target.record.occurred_at + dt.timedelta(days=late)  # type: ignore[attr-defined]
+    return withdraw(target, name, when)
+
+
 @st.composite
-def histories(draw: st.DrawFn, span: int = 800, size: int = 40) -> list[Step]:
+def histories(
+    draw: st.DrawFn, span: int = 800, size: int = 40, *, retractions: int = 3
+) -> list[Step]:
     """Any events and ticks of one person in any order; most histories start with a
-    pensioner or household record so that every rule has something to decide."""
+    pensioner or household record so that every rule has something to decide. Up to
+    ``retractions`` of the records (or of unknown ids) are inserted anywhere, also
+    before the record they withdraw (topics are read at different speeds)."""
     days = st.integers(0, span)
     item = st.one_of(
         life_events(days),
@@ -118,18 +140,29 @@ def histories(draw: st.DrawFn, span: int = 800, size: int = 40) -> list[Step]:
     first = draw(st.lists(st.one_of(pensioner_records(days), household_records(days)), max_size=2))
     steps: list[Step] = []
     for index, made in enumerate([*first, *draw(st.lists(item, min_size=3, max_size=size))]):
-        steps.append(made if isinstance(made, Tick) else made(f"e{index}"))
+        steps.append(made if isinstance(made, Tick) else made(rid(f"e{index}")))
+    records = [step for step in steps if isinstance(step, Observation)]
+    for number in range(draw(st.integers(0, retractions))):
+        target = draw(st.none() | st.sampled_from(records)) if records else None
+        late = draw(st.integers(0, 90))
+        at = draw(st.integers(0, len(steps)))
+        steps.insert(at, _retraction(target, f"r{number}", late))
     return steps
 
 
+def _is_retraction(step: Step) -> bool:
+    return isinstance(step, Observation) and step.dataset.endswith(".retraction.v1")
+
+
 def _apply(state: PersonState, step: Step) -> tuple[PersonState, list[Decision]]:
-    if isinstance(step, Tick):
-        return on_tick(state, step.as_of, POLICY)
-    return on_event(state, step, POLICY)
+    return apply(state, step, POLICY)
 
 
-def _run(steps: Sequence[Step]) -> tuple[PersonState, list[Decision]]:
-    state, decisions = PersonState.empty(PERSON), []
+def _run(
+    steps: Sequence[Step], state: PersonState | None = None
+) -> tuple[PersonState, list[Decision]]:
+    state = PersonState.empty(PERSON) if state is None else state
+    decisions: list[Decision] = []
     for step in steps:
         state, more = _apply(state, step)
         decisions += more
@@ -140,12 +173,13 @@ def _run(steps: Sequence[Step]) -> tuple[PersonState, list[Decision]]:
 @given(histories())
 def test_nothing_is_confirmed_after_a_death_is_known(steps: list[Step]) -> None:
     """Once a death record is in, the only pension decision left is the suspension for
-    the death; no allowance is granted or raised; activity only raises alerts."""
+    the death; no allowance is granted or raised; activity only raises alerts. (Only a
+    retraction of the death's records reinstates anything.)"""
     state = PersonState.empty(PERSON)
     for step in steps:
         known_dead = state.death is not None
         state, decisions = _apply(state, step)
-        if not known_dead:
+        if not known_dead or _is_retraction(step):
             continue
         for decision in decisions:
             record = decision.record
@@ -170,7 +204,7 @@ def test_no_allowance_is_effective_after_the_month_following_death(steps: list[S
     months = sorted({a.effective_month for a in allowances} | {limit})
     for month in (m for m in months if m >= limit):
         in_force = [a for a in allowances if a.effective_month <= month]
-        assert in_force[-1].decision == "stopped", (month, allowances)
+        assert not in_force or in_force[-1].decision == "stopped", (month, allowances)
 
 
 @PROPERTIES
@@ -179,7 +213,9 @@ def test_applying_the_same_event_twice_changes_nothing(
     steps: list[Step], data: st.DataObject
 ) -> None:
     """A redelivery, right away or later, leaves the state as it was and decides nothing
-    a consumer has not seen (by id) already."""
+    a consumer has not seen (by id) already. Later, one thing may change: an older
+    register record delivered again may become the one kept before the record in force,
+    when the one kept was withdrawn (one is kept, not the whole history)."""
     state, seen = PersonState.empty(PERSON), set[str]()
     applied: list[Observation] = []
     for step in steps:
@@ -194,9 +230,17 @@ def test_applying_the_same_event_twice_changes_nothing(
         late = data.draw(st.sampled_from(applied), label="redelivered later")
         again, more = on_event(state, late, POLICY)
         assert {d.id for d in more} <= seen
-        assert again.pension == state.pension
-        assert again.death == state.death
-        assert again.residence == state.residence
+        assert _in_force(again) == _in_force(state)
+
+
+def _in_force(state: PersonState) -> tuple[object, ...]:
+    """The state without the register records kept before the ones in force."""
+    pension, residence = state.pension, state.residence
+    return (
+        None if pension is None else replace(pension, previous=None),
+        state.death,
+        None if residence is None else replace(residence, previous=None),
+    )
 
 
 @PROPERTIES
@@ -237,9 +281,12 @@ def test_deadlines_never_drop_and_ticks_decide_inside_their_windows(steps: list[
                     assert reminder_from <= record.as_of <= record.qualified_until
                 case "suspended", "no_evidence":
                     assert record.as_of > record.qualified_until
-                case "confirmed" | "resumed", _:
+                case "confirmed" | "resumed", "evidence":
                     assert record.qualified_until == add_months(record.as_of, 12)
                     assert record.evidence
+                case "resumed", "retracted":  # a reset cites nothing, a retraction itself
+                    cited = [ref.dataset for ref in record.evidence]
+                    assert not cited or cited[-1].endswith(".retraction.v1")
 
 
 # Order independence, where DOMAIN.md and the rules' docstrings promise it.
@@ -335,3 +382,172 @@ def test_a_weak_run_qualifies_in_any_arrival_order(offsets: list[int], kind: str
         assert [(c.decision, c.as_of) for c in confirmed] == [
             ("confirmed", BASE + dt.timedelta(days=start + max(offsets)))
         ]
+
+
+# Retractions and resets.
+
+
+@PROPERTIES
+@given(histories(retractions=4))
+def test_a_retraction_applied_twice_changes_nothing(steps: list[Step]) -> None:
+    """Right away or after anything else: the second time, no decision and no change."""
+    state = PersonState.empty(PERSON)
+    retractions: list[Observation] = []
+    for step in steps:
+        state, _ = _apply(state, step)
+        if _is_retraction(step):
+            assert isinstance(step, Observation)
+            retractions.append(step)
+            again, more = on_event(state, step, POLICY)
+            assert (again, more) == (state, [])
+    for retraction in retractions:
+        again, more = on_event(state, retraction, POLICY)
+        assert (again, more) == (state, [])
+
+
+Views = dict[str, object]
+
+
+def _views(decisions: Sequence[Decision]) -> Views:
+    """What a consumer acts on, applying the decisions in order: the pension's status
+    (paid, suspended for lack of evidence, suspended for a death), the fraud alerts in
+    force (by activity) and the allowance tier paid in each month (or none)."""
+    status = "paid"
+    alerts: set[str] = set()
+    allowances: list[ElderlyAllowance] = []
+    for decision in decisions:
+        record = decision.record
+        if isinstance(record, PensionStatus):
+            status = record.reason if record.decision == "suspended" else "paid"
+        elif isinstance(record, FraudAlert):
+            if record.kind == "withdrawn":
+                alerts.discard(record.activity.id)
+            else:
+                alerts.add(record.activity.id)
+        else:
+            allowances.append(record)
+    paid: dict[str, str | None] = {}
+    for month in sorted({a.effective_month for a in allowances}):
+        in_force = [a for a in allowances if a.effective_month <= month]
+        paid[month] = None if in_force[-1].decision == "stopped" else in_force[-1].tier
+    return {"pension": status, "alerts": alerts, "allowance": _months(paid)}
+
+
+def _months(paid: dict[str, str | None]) -> list[tuple[str, str | None]]:
+    """Month by month from the first month paid on: the tier paid (None: nothing), as
+    runs of equal months."""
+    runs: list[tuple[str, str | None]] = []
+    for month, tier in sorted(paid.items()):
+        if (runs or tier is not None) and (not runs or runs[-1][1] != tier):
+            runs.append((month, tier))
+    return runs
+
+
+#: Which views a record and its retraction leave as if the record had never come.
+#: Evidence of life: what it confirmed stands (qualified_until is never lowered), and
+#: the events it pushed out of the held log do not come back (so an alert for them is
+#: missed, never added). A pensioner record: its benefit start may have raised
+#: qualified_until, and alerts it let raise stand (a dead person's card in use).
+#: A deregistration: the residence it ended comes back as the deregistration itself,
+#: read as an update at its region (region and birth date may differ).
+_EXACT: dict[str, tuple[str, ...]] = {
+    "death": ("pension", "alerts", "allowance"),
+    "deregistration": ("pension", "alerts"),
+    "household": ("pension", "alerts", "allowance"),
+    "pensioner": ("allowance",),
+    "life": ("allowance",),
+}
+
+
+def _kind(record: Observation) -> str:
+    dataset = record.dataset
+    if dataset in ("health.death_certificate.v1", "civil.funeral.v1"):
+        return "death"
+    if dataset == "police.household.v1":
+        event = record.record.event  # type: ignore[attr-defined]
+        return "deregistration" if event == "deregistered_death" else "household"
+    return "pensioner" if dataset == "hrss.pensioner.v1" else "life"
+
+
+@st.composite
+def settled(draw: st.DrawFn, size: int = 30, retractions: int = 0) -> list[Step]:
+    """A tracked pensioner aged 80 to 100, a resident granted the allowance at the
+    first tick; then any history. So that most records matter to some rule."""
+    start = _date(draw(st.integers(-360, 0)))
+    born = (BASE - dt.timedelta(days=draw(st.integers(80 * 365, 100 * 365)))).isoformat()
+    prefix: list[Step] = [
+        pensioner(rid("roster"), _at(0), benefit_start=start),
+        household(rid("home"), _at(0), born=born),
+        Tick(BASE + dt.timedelta(days=1)),
+    ]
+    return [*prefix, *draw(histories(size=size, retractions=retractions))]
+
+
+_RECORDS = {
+    "life": life_events,
+    "death": death_records,
+    "pensioner": pensioner_records,
+    "household": household_records,
+}
+
+
+@PROPERTIES
+@given(
+    settled(),
+    st.sampled_from(sorted(_RECORDS)).flatmap(lambda kind: _RECORDS[kind](st.integers(0, 800))),
+    st.data(),
+)
+def test_a_record_and_its_retraction_leave_what_consumers_act_on_as_if_it_never_came(
+    steps: list[Step], make: Make, data: st.DataObject
+) -> None:
+    """A wrong record, withdrawn by its agency right after it arrived, anywhere in a
+    history: at the end, consumers act on what they would have without it (the views
+    of :data:`_EXACT` for its kind), and for evidence of life never on more alerts."""
+    record = make(rid("wrong"))
+    at = data.draw(st.integers(3, len(steps)), label="arrives after step")
+    retraction = withdraw(record, "takeback", record.record.occurred_at)  # type: ignore[attr-defined]
+    plain = _run(steps)[1]
+    taken_back = _run([*steps[:at], record, retraction, *steps[at:]])[1]
+    without, with_it = _views(plain), _views(taken_back)
+    kind = _kind(record)
+    event(f"{kind}: {'decided something' if len(taken_back) > len(plain) else 'no decision'}")
+    for view in _EXACT[kind]:
+        assert with_it[view] == without[view], view
+    if kind == "life":
+        assert with_it["alerts"] <= without["alerts"]  # type: ignore[operator]
+
+
+@st.composite
+def late_ticks(draw: st.DrawFn, after: int) -> list[Tick]:
+    """Ticks for days after ``after`` (days from BASE), in order, reaching far ahead."""
+    offsets = draw(st.lists(st.integers(1, 40_000), min_size=1, max_size=6, unique=True))
+    return [Tick(BASE + dt.timedelta(days=after + offset)) for offset in sorted(offsets)]
+
+
+@PROPERTIES
+@given(settled(size=8, retractions=1), late_ticks(800))
+def test_a_reset_then_the_same_ticks_again_ends_as_ticking_once(
+    history: list[Step], ticks: list[Tick]
+) -> None:
+    """Ticks beyond day D (the bus is at D: every tick of the history is on or before
+    it), a reset to D, then the same ticks again: the pension's status and deadline,
+    the allowance's tier and what a consumer pays are those of ticking once."""
+    last = BASE + dt.timedelta(days=800)
+    steps = [s for s in history if not isinstance(s, Tick) or s.as_of <= last]
+    reset_day = Reset(last)
+    once_state, once = _run([*steps, *ticks])
+    undone = _apply(once_state, reset_day)[1]
+    event(f"the reset decided {min(len(undone), 2)}+ things")
+    twice_state, twice = _run([*steps, *ticks, reset_day, *ticks])
+
+    def status(state: PersonState) -> tuple[object, ...]:
+        pension, residence = state.pension, state.residence
+        return (
+            None if pension is None else (pension.qualified_until, pension.suspended_on),
+            None if residence is None else (residence.tier, residence.stopped_from),
+        )
+
+    assert status(twice_state) == status(once_state)
+    assert _views(twice) == _views(once)
+    ids = [d.id for d in twice]
+    assert len(ids) == len(set(ids))

@@ -1,9 +1,12 @@
-"""The decision rules (DOMAIN.md §1-2) as pure functions: no I/O, no clock, no Kafka.
+"""The decision rules as pure functions: no I/O, no clock, no Kafka (docs/rules.md says
+what they decide, in words).
 
-``on_event(state, observation, policy)`` and ``on_tick(state, as_of, policy)`` return the
-person's new state and the decisions to publish; ``next_due`` says when a person needs
-a tick. Time comes only from ``occurred_at`` (taken in the policy's time zone) and from
-ticks, so replaying the same topics gives the same decisions with the same ids.
+``on_event(state, observation, policy)``, ``on_tick(state, as_of, policy)`` and
+``on_reset(state, as_of, policy)`` return the person's new state and the decisions to
+publish; ``next_due`` says when a person needs a tick and ``affected_by_reset`` whether
+a reset concerns them. Time comes only from ``occurred_at`` (taken in the policy's time
+zone) and from ticks, so replaying the same topics gives the same decisions with the
+same ids.
 """
 
 from databus.rules.decision import (
@@ -13,7 +16,14 @@ from databus.rules.decision import (
     Decision,
     Observation,
 )
-from databus.rules.engine import RULE_INPUTS, next_due, on_event, on_tick
+from databus.rules.engine import (
+    RULE_INPUTS,
+    affected_by_reset,
+    next_due,
+    on_event,
+    on_reset,
+    on_tick,
+)
 from databus.rules.policy import Policy, Tier, load_policy
 from databus.rules.state import PersonState, StateFormatError
 
@@ -28,8 +38,10 @@ __all__ = [
     "Policy",
     "StateFormatError",
     "Tier",
+    "affected_by_reset",
     "load_policy",
     "next_due",
     "on_event",
+    "on_reset",
     "on_tick",
 ]

@@ -24,6 +24,16 @@ def instant(moment: dt.datetime) -> int:
     return (moment - _EPOCH) // _MICROSECOND
 
 
+def moment_of(at: int) -> dt.datetime:
+    """The aware instant (UTC) of :func:`instant`'s microseconds."""
+    return _EPOCH + dt.timedelta(microseconds=at)
+
+
+def day_of_time(time: str, zone: ZoneInfo) -> dt.date:
+    """The local day of an RFC 3339 ``occurred_at`` kept in a reference."""
+    return dt.datetime.fromisoformat(time).astimezone(zone).date()
+
+
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 

@@ -1,12 +1,15 @@
-"""The entry points: one observation, one tick, and when a person is next due.
+"""The entry points: one observation, one tick, a reset, and when a person is next due.
 
 Every source dataset the rules read is routed here to the pension rules
-(:mod:`databus.rules.pension`) and the allowance rules (:mod:`databus.rules.allowance`).
-Datasets the rules do not read are ignored, so a worker may feed everything it consumes.
+(:mod:`databus.rules.pension`), the fraud alerts (:mod:`databus.rules.alerts`), the
+allowance rules (:mod:`databus.rules.allowance`) and, for the owners' retraction
+datasets, to :mod:`databus.rules.retraction`. Datasets the rules do not read are
+ignored, so a worker may feed everything it consumes.
 
 Redeliveries are harmless: records of the pensioner roster and of the household
 registry apply only when newer than the one in force, death records are recognised by
-id, and evidence of life is recognised in the held log (and is monotone otherwise).
+id, evidence of life is recognised in the held log (and is monotone otherwise), a
+retraction by the withdrawn ids kept, and a withdrawn record does not count again.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Final, TypeVar
 from pydantic import BaseModel
 
 from databus.records import (
+    RETRACTION_MODELS,
     DeathCertificate,
     FaceAuthentication,
     Funeral,
@@ -26,9 +30,11 @@ from databus.records import (
     Pensioner,
     PhysicalExam,
     Record,
+    RetractionFields,
     TransitTap,
+    retraction_dataset,
 )
-from databus.rules import allowance, pension
+from databus.rules import allowance, allowance_undo, pension, pension_undo, retraction
 from databus.rules.decision import Decision, Observation
 from databus.rules.evidence import DATASET_CODES, Ref
 from databus.rules.policy import Policy
@@ -104,21 +110,36 @@ def _death(
     date_of_death: dt.date,
     policy: Policy,
 ) -> Outcome:
-    """The first death record fixes the date of death; later ones only add their id."""
+    """The first death record fixes the date of death; later ones only add their id
+    and date (which dates the death if the records before them are withdrawn)."""
     occurred_at = record.occurred_at.isoformat()
     ref: Ref = (observation.id, DATASET_CODES[observation.dataset], occurred_at)
     death = state.death
     if death is not None:
         if any(known[0] == ref[0] for known in death.refs):
             return state, []
-        return state.with_death(DeathState(death.date_of_death, (*death.refs, ref))), []
-    state = state.with_death(DeathState(date_of_death, (ref,)))
+        added = DeathState(
+            death.date_of_death,
+            (*death.refs, ref),
+            (*death.dates, date_of_death),
+            death.alerted,
+        )
+        return state.with_death(added), []
+    state = state.with_death(DeathState(date_of_death, (ref,), (date_of_death,)))
     state, decisions = pension.on_death(state, policy)
     state, more = allowance.on_death(state, policy)
     return state, decisions + more
 
 
+def _retraction(state: PersonState, observation: Observation, policy: Policy) -> Outcome:
+    owner = observation.dataset.split(".", 1)[0]
+    record = _expect(observation, RETRACTION_MODELS[owner][1])
+    assert isinstance(record, RetractionFields)  # noqa: S101 - every retraction model is one
+    return retraction.on_retraction(state, observation.id, observation.dataset, record, policy)
+
+
 _HANDLERS: Final[dict[str, Callable[[PersonState, Observation, Policy], Outcome]]] = {
+    **{retraction_dataset(owner): _retraction for owner in RETRACTION_MODELS},
     "hrss.pensioner.v1": _pensioner,
     "hrss.face_authentication.v1": _face_authentication,
     "health.physical_exam.v1": _physical_exam,
@@ -136,9 +157,16 @@ RULE_INPUTS: Final = frozenset(_HANDLERS)
 def on_event(
     state: PersonState, observation: Observation, policy: Policy
 ) -> tuple[PersonState, list[Decision]]:
-    """Apply one source event to a person's state; returns the new state and decisions."""
+    """Apply one source event to a person's state; returns the new state and decisions.
+
+    A record withdrawn by its agency (its retraction was seen first, or it is delivered
+    again) does not count."""
     handler = _HANDLERS.get(observation.dataset)
     if handler is None:
+        return state, []
+    if state.withdrawn and (DATASET_CODES.get(observation.dataset), observation.id) in (
+        state.withdrawn
+    ):
         return state, []
     return handler(state, observation, policy)
 
@@ -149,6 +177,28 @@ def on_tick(
     """Let the local day ``as_of`` begin for one person: reminders, suspensions, grants."""
     state, decisions = pension.on_tick(state, as_of, policy)
     state, more = allowance.on_tick(state, as_of, policy)
+    return state, decisions + more
+
+
+def affected_by_reset(state: PersonState, as_of: dt.date) -> bool:
+    """Whether a reset to ``as_of`` changes anything for this person (cheap: a worker
+    asks it of every person of the partition and skips the others)."""
+    return pension_undo.affected_by_reset(state, as_of) or allowance_undo.affected_by_reset(
+        state, as_of
+    )
+
+
+def on_reset(
+    state: PersonState, as_of: dt.date, policy: Policy
+) -> tuple[PersonState, list[Decision]]:
+    """The bus is at day ``as_of``: withdraw what every tick for a later day decided
+    (:mod:`databus.rules.pension_undo`, :mod:`databus.rules.allowance_undo`). Applying it
+    twice changes nothing."""
+    if not affected_by_reset(state, as_of):
+        return state, []
+    state = state.with_withdrawn(state.withdrawn, state.epoch + 1)
+    state, decisions = pension_undo.on_reset(state, as_of, policy)
+    state, more = allowance_undo.on_reset(state, as_of, policy)
     return state, decisions + more
 
 

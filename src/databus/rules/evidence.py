@@ -29,9 +29,18 @@ DATASETS: Final[tuple[str, ...]] = (
     "health.death_certificate.v1",
     "civil.funeral.v1",
     "police.household.v1",
+    "hrss.pensioner.v1",
+    "hrss.retraction.v1",
+    "health.retraction.v1",
+    "transport.retraction.v1",
+    "civil.retraction.v1",
+    "police.retraction.v1",
 )
 """Datasets a reference can name; stored state refers to them by position, so this
 tuple may only grow at the end."""
+
+LIFE_DATASETS: Final = frozenset(DATASETS[:4])
+"""Datasets of evidence of life."""
 
 DATASET_CODES: Final[dict[str, int]] = {name: code for code, name in enumerate(DATASETS)}
 
@@ -57,6 +66,9 @@ class HeldEvidence:
     kinds: tuple[int, ...] = ()
     ids: tuple[str, ...] = ()
     times: tuple[str, ...] = ()
+    horizon: int = 0
+    """The day (ordinal) from which the log is complete: every event dated on or after
+    it that was delivered is held; one dated before it may have been, and forgotten."""
 
     def __len__(self) -> int:
         return len(self.days)
@@ -67,6 +79,24 @@ class HeldEvidence:
         start = bisect_left(days, day)
         end = bisect_right(days, day, start)
         return event_id in self.ids[start:end]
+
+    def find(self, event_id: str, code: int) -> int | None:
+        """The index of the event ``event_id`` of dataset ``code``, if it is held."""
+        ids, kinds = self.ids, self.kinds
+        for index in range(len(ids) - 1, -1, -1):
+            if ids[index] == event_id and kinds[index] >> 1 == code:
+                return index
+        return None
+
+    def without(self, index: int) -> HeldEvidence:
+        """A log without the event at ``index`` (it was withdrawn)."""
+        return HeldEvidence(
+            (*self.days[:index], *self.days[index + 1 :]),
+            (*self.kinds[:index], *self.kinds[index + 1 :]),
+            (*self.ids[:index], *self.ids[index + 1 :]),
+            (*self.times[:index], *self.times[index + 1 :]),
+            self.horizon,
+        )
 
     def ref(self, index: int) -> Ref:
         """The reference of the event at ``index``."""
@@ -83,20 +113,33 @@ class HeldEvidence:
                 self.kinds + (kind,),  # noqa: RUF005
                 self.ids + (event_id,),  # noqa: RUF005
                 self.times + (time,),  # noqa: RUF005
+                self.horizon,
             )
         return HeldEvidence(
             (*self.days[:at], day, *self.days[at:]),
             (*self.kinds[:at], kind, *self.kinds[at:]),
             (*self.ids[:at], event_id, *self.ids[at:]),
             (*self.times[:at], time, *self.times[at:]),
+            self.horizon,
         )
 
+    def remembers(self, day: int) -> bool:
+        """Whether an event dated ``day`` would still be held had it been delivered (so
+        that one not held is news, not a redelivery of a forgotten event)."""
+        return day >= self.horizon
+
     def since(self, cutoff: int) -> HeldEvidence:
-        """A log without the events dated before ``cutoff``."""
+        """A log without the events dated before ``cutoff`` (complete from it on)."""
         at = bisect_left(self.days, cutoff)
         if at == 0:
             return self
-        return HeldEvidence(self.days[at:], self.kinds[at:], self.ids[at:], self.times[at:])
+        return HeldEvidence(
+            self.days[at:],
+            self.kinds[at:],
+            self.ids[at:],
+            self.times[at:],
+            max(self.horizon, cutoff),
+        )
 
     def after(self, day: int) -> Iterator[Ref]:
         """References of the events dated after ``day``, oldest first."""
@@ -126,6 +169,27 @@ class HeldEvidence:
             if run is not None:
                 return last, tuple(self.ref(index) for index in run)
         return None
+
+    def latest_qualifying(self, count: int, window: int) -> tuple[int, tuple[Ref, ...]] | None:
+        """The latest qualifying evidence held (a strong event, or a weak run; a strong
+        event wins a tie): its day and references, or None."""
+        days, kinds = self.days, self.kinds
+        found: tuple[int, tuple[Ref, ...]] | None = None
+        for index in range(len(days) - 1, -1, -1):
+            if not kinds[index] & 1:
+                found = (days[index], (self.ref(index),))
+                break
+        last = None
+        for end in range(len(days) - 1, -1, -1):
+            if found is not None and days[end] <= found[0]:
+                break
+            if not kinds[end] & 1 or days[end] == last:
+                continue
+            last = days[end]
+            run = self._run_ending_at(end, count, window)
+            if run is not None:
+                return last, tuple(self.ref(index) for index in run)
+        return found
 
     def _run_ending_at(self, end: int, count: int, window: int) -> tuple[int, ...] | None:
         days, kinds = self.days, self.kinds

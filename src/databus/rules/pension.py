@@ -1,11 +1,10 @@
-"""Silent pension authentication and post-mortem activity (DOMAIN.md §1, ``pension/1``).
+"""Silent pension authentication (``pension/1``; docs/rules.md, "Pension").
 
 A tracked pensioner (latest ``hrss.pensioner`` record ``active``) stays qualified until
 ``qualified_until``; qualifying evidence of life pushes it to ``day(e) + 12 months``,
-ticks remind and suspend, death suspends for good. Activity dated after a death raises a
-fraud alert.
+ticks remind and suspend, death suspends for good (unless its records are withdrawn).
 
-Cases DOMAIN.md leaves open, and what we decided:
+Cases the rules' source leaves open, and what we decided:
 
 - *"Within 30 days"* is read the same way everywhere, inclusively, as for the reminder
   window (``qualified_until - 30 days <= D``): a weak run counts when its latest day is
@@ -29,8 +28,9 @@ Cases DOMAIN.md leaves open, and what we decided:
   raises ``qualified_until``). Nothing else is decided for an untracked person.
 - *Which pensioner record is the latest* is decided by ``occurred_at`` (then ``ce_id``),
   not by arrival: an old ``active`` record delivered after a newer ``terminated`` one
-  changes nothing, and a redelivered record is ignored. The decisions name the account
-  of the latest record.
+  changes nothing (it is only kept as the one before it, should that be withdrawn),
+  and a redelivered record is ignored. The decisions name the account of the latest
+  record.
 - *``terminated`` then ``active`` again* resumes tracking with what was kept;
   ``qualified_until`` never goes down, also when ``benefit_start`` changes.
 - *A deadline already past when tracking starts* (an old ``benefit_start`` and no
@@ -40,16 +40,10 @@ Cases DOMAIN.md leaves open, and what we decided:
 - *``as_of`` of ``suspended`` / ``deceased``* is ``date_of_death``: the pension is
   suspended from the death, whichever of death and pensioner record arrives first, so
   the decision (and its id) is the same in either order.
-- *Fraud alerts are raised for tracked pensioners* (the only persons whose evidence is
-  held for 90 days), including after the pension was suspended for the death, and for
-  the activity held when a dead person's pensioner record arrives. A terminated pension
-  pays nothing, so it raises none. Evidence dated on the day of death is not an alert.
-  Activity dated before the evidence the person's state still remembers (more than the
-  retention, 90 days, before the newest held evidence) raises no alert: it would be
-  forgotten at once, and the state cannot tell news from a redelivery of an event it
-  already forgot — redelivered, it would raise an alert the first delivery never did
-  (found by the property "applying the same event twice changes nothing").
-- *Evidence dated after the death* never confirms or resumes anything.
+- *Evidence dated after the death* never confirms or resumes anything while the death
+  stands (the fraud alerts it raises: :mod:`databus.rules.alerts`).
+
+What retractions and clock resets do to a pension: :mod:`databus.rules.pension_undo`.
 """
 
 from __future__ import annotations
@@ -57,12 +51,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 
-from databus.records import FraudAlert, Pensioner, PensionStatus
+from databus.records import Pensioner, PensionStatus
+from databus.rules import alerts
 from databus.rules.dates import add_months, instant
-from databus.rules.decision import FRAUD_ALERT, PENSION_STATUS, Decision, decision_id
+from databus.rules.decision import PENSION_STATUS, Decision, decision_id, epoch_tag
 from databus.rules.evidence import DATASET_CODES, Ref, evidence_ref, retained
 from databus.rules.policy import Policy
-from databus.rules.state import DeathState, LifeState, PensionState, PersonState
+from databus.rules.state import LifeState, PensionState, PersonState, PreviousPensioner
 
 
 def on_pensioner(
@@ -71,13 +66,26 @@ def on_pensioner(
     """Apply a pensioner record: start, update or stop tracking."""
     at = instant(record.occurred_at)
     pension = state.pension
-    if pension is not None and (at, event_id) <= (pension.record_at, pension.record_id):
-        return state, []  # older than the record in force, or a redelivery
     active = record.status == "active"
+    if pension is not None and (at, event_id) <= (pension.record_at, pension.record_id):
+        # Older than the record in force (or a redelivery): it decides nothing, but is
+        # the one to restore if the record in force is withdrawn.
+        previous = pension.previous
+        if (at, event_id) == (pension.record_at, pension.record_id) or (
+            previous is not None and (at, event_id) <= (previous.record_at, previous.record_id)
+        ):
+            return state, []
+        older = PreviousPensioner(at, event_id, record.pensioner_account, active)
+        return state.with_pension(replace(pension, previous=older)), []
     start = add_months(record.benefit_start, policy.cycle_months)
     if pension is None:
         updated = PensionState(at, event_id, record.pensioner_account, active, start)
     else:
+        previous = None
+        if pension.record_id:
+            previous = PreviousPensioner(
+                pension.record_at, pension.record_id, pension.account, pension.active
+            )
         updated = replace(
             pension,
             record_at=at,
@@ -85,15 +93,25 @@ def on_pensioner(
             account=record.pensioner_account,
             active=active,
             qualified_until=max(pension.qualified_until, start),
+            previous=previous,
         )
     was_tracked = state.tracked
-    state = state.with_pension(updated)
-    if not active or was_tracked or updated.final:
+    return tracking(state.with_pension(updated), was_tracked=was_tracked, policy=policy)
+
+
+def tracking(
+    state: PersonState, *, was_tracked: bool, policy: Policy
+) -> tuple[PersonState, list[Decision]]:
+    """What follows when the record in force makes a pension tracked and it was not: a
+    death already known suspends it, and the latest qualifying evidence already seen
+    counts as if it arrived now."""
+    pension = state.pension
+    if pension is None or not pension.active or was_tracked or pension.final:
         return state, []
     if state.death is not None:
         return deceased(state, policy)
     if state.life is not None:
-        return _qualify(state, state.life.day, state.life.refs, policy)
+        return qualify(state, state.life.day, state.life.refs, policy)
     return state, []
 
 
@@ -118,9 +136,10 @@ def on_life(
     tracked = state.tracked
     death = state.death
     decisions: list[Decision] = []
-    remembered = not held.days or ordinal >= held.days[-1] - policy.evidence_retention_days
-    if death is not None and tracked and day > death.date_of_death and remembered:
-        decisions.append(_alert(state, death, ref, policy))
+    if death is not None and tracked and day > death.date_of_death and held.remembers(ordinal):
+        death, alert = alerts.raised(state, death, ref, policy)
+        if alert is not None:
+            decisions.append(alert)
 
     logged = held.inserted(ordinal, code * 2 + (1 if weak else 0), event_id, time)
     life = state.life
@@ -145,9 +164,11 @@ def on_life(
             retention_days=policy.evidence_retention_days,
             window_days=policy.weak_window_days,
         ),
+        state.withdrawn,
+        state.epoch,
     )
     if qualifying is not None and tracked and death is None:
-        state, more = _qualify(state, qualifying.day, qualifying.refs, policy)
+        state, more = qualify(state, qualifying.day, qualifying.refs, policy)
         decisions += more
     return state, decisions
 
@@ -169,7 +190,7 @@ def deceased(state: PersonState, policy: Policy) -> tuple[PersonState, list[Deci
     pension = replace(pension, final=True)
     state = state.with_pension(pension)
     decisions = [
-        _status(
+        pension_status(
             state,
             pension,
             policy,
@@ -182,8 +203,10 @@ def deceased(state: PersonState, policy: Policy) -> tuple[PersonState, list[Deci
         )
     ]
     for ref in state.held.after(death.date_of_death.toordinal()):
-        decisions.append(_alert(state, death, ref, policy))  # noqa: PERF401 - reads better
-    return state, decisions
+        death, alert = alerts.raised(state, death, ref, policy)
+        if alert is not None:
+            decisions.append(alert)
+    return state.with_death(death), decisions
 
 
 def on_tick(
@@ -196,7 +219,7 @@ def on_tick(
     deadline = pension.qualified_until
     if as_of > deadline:
         pension = replace(pension, suspended_on=as_of)
-        decision = _status(
+        decision = pension_status(
             state,
             pension,
             policy,
@@ -207,7 +230,7 @@ def on_tick(
         )
     elif (deadline - as_of).days <= policy.reminder_days and pension.reminded_for != deadline:
         pension = replace(pension, reminded_for=deadline)
-        decision = _status(
+        decision = pension_status(
             state,
             pension,
             policy,
@@ -246,7 +269,7 @@ def _open(state: PersonState) -> PensionState | None:
     return pension
 
 
-def _qualify(
+def qualify(
     state: PersonState, day: dt.date, refs: tuple[Ref, ...], policy: Policy
 ) -> tuple[PersonState, list[Decision]]:
     """Qualifying evidence dated ``day`` for a tracked, living pensioner."""
@@ -271,7 +294,7 @@ def _qualify(
         pension = _requalified(pension, qualified_until, day, suspended=False)
         decision = "confirmed"
     state = state.with_pension(pension)
-    status = _status(
+    status = pension_status(
         state,
         pension,
         policy,
@@ -302,10 +325,11 @@ def _requalified(
         pension.reminded_for,
         last_confirmed,
         pension.final,
+        pension.previous,
     )
 
 
-def _status(
+def pension_status(
     state: PersonState,
     pension: PensionState,
     policy: Policy,
@@ -317,6 +341,8 @@ def _status(
     refs: tuple[Ref, ...] = (),
     date_of_death: dt.date | None = None,
 ) -> Decision:
+    """A ``derived.pension_status.v1`` decision about ``pension``; ``identity`` names what
+    it decides (the person's epoch is added to it)."""
     record = PensionStatus.model_validate(
         {
             "person_ref": state.person_ref,
@@ -330,22 +356,7 @@ def _status(
             "rule_version": policy.pension_rule_version,
         }
     )
-    ident = decision_id(policy.pension_rule_version, state.person_ref, *identity)
-    return Decision(ident, PENSION_STATUS, record)
-
-
-def _alert(state: PersonState, death: DeathState, activity: Ref, policy: Policy) -> Decision:
-    record = FraudAlert.model_validate(
-        {
-            "person_ref": state.person_ref,
-            "kind": "post_mortem_activity",
-            "date_of_death": death.date_of_death,
-            "death_evidence": evidence_ref(death.refs[0]),
-            "activity": evidence_ref(activity),
-            "rule_version": policy.pension_rule_version,
-        }
-    )
     ident = decision_id(
-        policy.pension_rule_version, state.person_ref, "post_mortem_activity", activity[0]
+        policy.pension_rule_version, state.person_ref, *identity, *epoch_tag(state.epoch)
     )
-    return Decision(ident, FRAUD_ALERT, record)
+    return Decision(ident, PENSION_STATUS, record)

@@ -1,9 +1,11 @@
 """Everything the rules keep about one person, and its compact byte form.
 
 All person-keyed topics are co-partitioned by ``person_ref``, so one state per person
-carries the pension, the death, the residence (allowance) and the recent evidence. The
-state is immutable: the rules return a new one. Its bytes are an orjson array of plain
-values (dates as ordinals, evidence as columns), written and read without pydantic.
+carries the pension, the death, the residence (allowance), the recent evidence and the
+records withdrawn by their agencies. The state is immutable: the rules return a new
+one. Its bytes are an orjson array of plain values (dates as ordinals, evidence as
+columns), written and read without pydantic (:mod:`databus.rules.codec`); a readable
+view for officers is in :mod:`databus.rules.view`.
 """
 
 from __future__ import annotations
@@ -12,17 +14,47 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Final
 
-import orjson
-
 from databus.errors import DatabusError
-from databus.rules.evidence import EMPTY, HeldEvidence, Ref, evidence_ref
+from databus.rules.evidence import EMPTY, HeldEvidence, Ref
 
-FORMAT: Final = 1
-"""Version of the byte form; bump it (and read the old one) when the layout changes."""
+MAX_ALERTS: Final = 100
+"""Fraud alerts remembered per death, so that each can be withdrawn with the death or its
+activity. Past this many, a death raises no more alerts: investigators already have a
+hundred for it, and every alert raised can still be withdrawn."""
+
+MAX_WITHDRAWN: Final = 64
+"""Ids of withdrawn records remembered per person (the newest), so that a withdrawn
+record delivered again, or after its retraction, does not count. Retractions are rare
+(a handful in a life); a record withdrawn before the last 64 would count again if it
+were delivered again."""
+
+NO_RECORD: Final = -(2**62)
+"""``record_at`` of a register with no record in force (its only record was withdrawn):
+earlier than any instant, so that any record of that register applies."""
+
+Withdrawn = tuple[tuple[int, str], ...]
+"""Withdrawn records as (dataset code of :data:`~databus.rules.evidence.DATASETS`,
+``ce_id``), oldest first: a retraction names the dataset, so one agency cannot withdraw
+another's record by its id."""
+
+Step = tuple[str, str, int, bool]
+"""One allowance decision made by a tick: (tier, effective month ``YYYY-MM``, the tick's
+day as an ordinal or 0 when not known, whether it was a grant rather than a tier
+change)."""
 
 
 class StateFormatError(DatabusError):
     """Stored person state cannot be read (corrupt, or written by an unknown version)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousPensioner:
+    """The pensioner record in force before the current one (restored if it is withdrawn)."""
+
+    record_at: int
+    record_id: str
+    account: str
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +64,8 @@ class PensionState:
     record_at: int
     """Instant (µs since the epoch) of the latest pensioner record applied."""
     record_id: str
-    """``ce_id`` of that record (breaks ties between records of the same instant)."""
+    """``ce_id`` of that record (breaks ties between records of the same instant); empty
+    when its only record was withdrawn."""
     account: str
     active: bool
     """Whether the latest record has ``status = active`` (the person is tracked)."""
@@ -44,16 +77,35 @@ class PensionState:
     last_confirmed: dt.date | None = None
     """``as_of`` of the latest ``confirmed`` or ``resumed``."""
     final: bool = False
-    """``suspended`` / ``deceased`` was emitted: nothing more is decided for it."""
+    """``suspended`` / ``deceased`` was emitted for the death in force."""
+    previous: PreviousPensioner | None = None
+    """The record in force before this one, if any (one level only)."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeathState:
-    """The registered death: the first date seen and every death record's reference."""
+    """The registered death: every death record's reference and date, and the alerts."""
 
     date_of_death: dt.date
+    """The date of the earliest-arrived death record still in force (``dates[0]``)."""
     refs: tuple[Ref, ...]
-    """Death evidence, first the record that fixed ``date_of_death``."""
+    """Death evidence in order of arrival, first the record that fixes the date."""
+    dates: tuple[dt.date, ...]
+    """Each record's own date of death (parallel to ``refs``)."""
+    alerted: tuple[Ref, ...] = ()
+    """Activity for which a fraud alert is in force (each cites ``refs[0]``), at most
+    :data:`MAX_ALERTS`."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousHousehold:
+    """The household record in force before the current one (restored if it is withdrawn)."""
+
+    record_at: int
+    record_id: str
+    birth_date: dt.date
+    resident: bool
+    in_province: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +118,26 @@ class ResidenceState:
     birth_date: dt.date
     resident: bool
     """Whether the latest record registers the person in the province."""
+    in_province: bool = False
+    """Whether the latest record's region lies in the province (whatever its event)."""
     tier: str | None = None
     """The allowance tier last granted, None if none ever was."""
     stopped_from: str | None = None
     """``YYYY-MM`` from which that allowance is stopped; None while it is in force."""
+    stop: str = ""
+    """Why it is stopped: ``deceased``, ``moved_out`` or ``retracted`` (empty if not)."""
+    moved_out_from: str | None = None
+    """``YYYY-MM`` from which leaving the province stops the current allowance (kept while
+    a death stops it from earlier, so that the stop is right if the death is withdrawn)."""
+    moved_out_by: str = ""
+    """``ce_id`` of the household record that set ``moved_out_from``."""
+    steps: tuple[Step, ...] = ()
+    """The grants and tier changes of the allowance paid without a break up to now (a
+    grant effective from the month a stop took effect continues it), oldest first."""
+    granted_by: str = ""
+    """``ce_id`` of the household record in force when the current allowance was granted."""
+    previous: PreviousHousehold | None = None
+    """The record in force before this one, if any (one level only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +158,11 @@ class PersonState:
     residence: ResidenceState | None = None
     life: LifeState | None = None
     held: HeldEvidence = EMPTY
+    withdrawn: Withdrawn = ()
+    epoch: int = 0
+    """How many retractions and resets have changed this person's state. From the first
+    on it is part of every decision id, so that a decision made again after one (a
+    second death after a withdrawn one, say) is not taken for a duplicate."""
 
     @classmethod
     def empty(cls, person_ref: str) -> PersonState:
@@ -100,19 +173,66 @@ class PersonState:
     def with_pension(self, pension: PensionState | None) -> PersonState:
         """This state with another pension."""
         return PersonState(
-            self.person_ref, pension, self.death, self.residence, self.life, self.held
+            self.person_ref,
+            pension,
+            self.death,
+            self.residence,
+            self.life,
+            self.held,
+            self.withdrawn,
+            self.epoch,
         )
 
     def with_death(self, death: DeathState | None) -> PersonState:
         """This state with another death."""
         return PersonState(
-            self.person_ref, self.pension, death, self.residence, self.life, self.held
+            self.person_ref,
+            self.pension,
+            death,
+            self.residence,
+            self.life,
+            self.held,
+            self.withdrawn,
+            self.epoch,
         )
 
     def with_residence(self, residence: ResidenceState | None) -> PersonState:
         """This state with another residence."""
         return PersonState(
-            self.person_ref, self.pension, self.death, residence, self.life, self.held
+            self.person_ref,
+            self.pension,
+            self.death,
+            residence,
+            self.life,
+            self.held,
+            self.withdrawn,
+            self.epoch,
+        )
+
+    def with_evidence(self, life: LifeState | None, held: HeldEvidence) -> PersonState:
+        """This state with another latest qualifying evidence and held log."""
+        return PersonState(
+            self.person_ref,
+            self.pension,
+            self.death,
+            self.residence,
+            life,
+            held,
+            self.withdrawn,
+            self.epoch,
+        )
+
+    def with_withdrawn(self, withdrawn: Withdrawn, epoch: int) -> PersonState:
+        """This state with other withdrawn records and epoch."""
+        return PersonState(
+            self.person_ref,
+            self.pension,
+            self.death,
+            self.residence,
+            self.life,
+            self.held,
+            withdrawn,
+            epoch,
         )
 
     @property
@@ -121,161 +241,20 @@ class PersonState:
         return self.pension is not None and self.pension.active
 
     def to_bytes(self) -> bytes:
-        """The compact byte form (orjson array)."""
-        return orjson.dumps(
-            [
-                FORMAT,
-                self.person_ref,
-                _pension_out(self.pension),
-                _death_out(self.death),
-                _residence_out(self.residence),
-                None if self.life is None else [self.life.day.toordinal(), self.life.refs],
-                [self.held.days, self.held.kinds, self.held.ids, self.held.times],
-            ]
-        )
+        """The compact byte form (orjson array, format :data:`~databus.rules.codec.FORMAT`)."""
+        return _codec.encode(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> PersonState:
+        """The state written by :meth:`to_bytes` (this format or an older one)."""
+        return _codec.decode(data)
 
     def to_json(self) -> dict[str, Any]:
         """A readable, JSON-ready view (dates ISO, datasets by name), for explaining a
         decision to an officer; not the stored form."""
-        pension, death, residence, life = self.pension, self.death, self.residence, self.life
-        return {
-            "person_ref": self.person_ref,
-            "pension": None
-            if pension is None
-            else {
-                "pensioner_account": pension.account,
-                "tracked": pension.active,
-                "qualified_until": pension.qualified_until.isoformat(),
-                "suspended_on": _iso(pension.suspended_on),
-                "reminded_for": _iso(pension.reminded_for),
-                "last_confirmed": _iso(pension.last_confirmed),
-                "final": pension.final,
-                "record_id": pension.record_id,
-            },
-            "death": None
-            if death is None
-            else {
-                "date_of_death": death.date_of_death.isoformat(),
-                "evidence": [evidence_ref(ref) for ref in death.refs],
-            },
-            "residence": None
-            if residence is None
-            else {
-                "birth_date": residence.birth_date.isoformat(),
-                "resident": residence.resident,
-                "allowance_tier": residence.tier,
-                "allowance_stopped_from": residence.stopped_from,
-                "record_id": residence.record_id,
-            },
-            "latest_qualifying_evidence": None
-            if life is None
-            else {"day": life.day.isoformat(), "evidence": [evidence_ref(r) for r in life.refs]},
-            "held_evidence": [
-                {
-                    **evidence_ref(self.held.ref(index)),
-                    "day": dt.date.fromordinal(day).isoformat(),
-                    "weak": bool(self.held.kinds[index] & 1),
-                }
-                for index, day in enumerate(self.held.days)
-            ],
-        }
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> PersonState:
-        """The state written by :meth:`to_bytes`."""
-        try:
-            parts = orjson.loads(data)
-            if parts[0] != FORMAT:
-                raise StateFormatError(f"unknown person state format {parts[0]!r}")
-            _, person_ref, pension, death, residence, life, held = parts
-            return cls(
-                person_ref,
-                _pension_in(pension),
-                _death_in(death),
-                _residence_in(residence),
-                None if life is None else LifeState(_day(life[0]), _refs(life[1])),
-                HeldEvidence(tuple(held[0]), tuple(held[1]), tuple(held[2]), tuple(held[3])),
-            )
-        except StateFormatError:
-            raise
-        except (orjson.JSONDecodeError, TypeError, ValueError, IndexError, KeyError) as exc:
-            raise StateFormatError(f"cannot read person state: {exc}") from exc
+        return _view.state_view(self)
 
 
-def _iso(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
-def _ordinal(day: dt.date | None) -> int | None:
-    return None if day is None else day.toordinal()
-
-
-def _day(ordinal: int) -> dt.date:
-    return dt.date.fromordinal(ordinal)
-
-
-def _maybe_day(ordinal: int | None) -> dt.date | None:
-    return None if ordinal is None else dt.date.fromordinal(ordinal)
-
-
-def _refs(rows: list[list[Any]]) -> tuple[Ref, ...]:
-    return tuple((row[0], row[1], row[2]) for row in rows)
-
-
-def _pension_out(pension: PensionState | None) -> list[Any] | None:
-    if pension is None:
-        return None
-    return [
-        pension.record_at,
-        pension.record_id,
-        pension.account,
-        pension.active,
-        pension.qualified_until.toordinal(),
-        _ordinal(pension.suspended_on),
-        _ordinal(pension.reminded_for),
-        _ordinal(pension.last_confirmed),
-        pension.final,
-    ]
-
-
-def _pension_in(row: list[Any] | None) -> PensionState | None:
-    if row is None:
-        return None
-    return PensionState(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        _day(row[4]),
-        _maybe_day(row[5]),
-        _maybe_day(row[6]),
-        _maybe_day(row[7]),
-        row[8],
-    )
-
-
-def _death_out(death: DeathState | None) -> list[Any] | None:
-    return None if death is None else [death.date_of_death.toordinal(), death.refs]
-
-
-def _death_in(row: list[Any] | None) -> DeathState | None:
-    return None if row is None else DeathState(_day(row[0]), _refs(row[1]))
-
-
-def _residence_out(residence: ResidenceState | None) -> list[Any] | None:
-    if residence is None:
-        return None
-    return [
-        residence.record_at,
-        residence.record_id,
-        residence.birth_date.toordinal(),
-        residence.resident,
-        residence.tier,
-        residence.stopped_from,
-    ]
-
-
-def _residence_in(row: list[Any] | None) -> ResidenceState | None:
-    if row is None:
-        return None
-    return ResidenceState(row[0], row[1], _day(row[2]), row[3], row[4], row[5])
+# The byte form and the view need the classes above; imported last to break the cycle.
+from databus.rules import codec as _codec  # noqa: E402
+from databus.rules import view as _view  # noqa: E402

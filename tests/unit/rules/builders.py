@@ -8,14 +8,29 @@ carries meaning (kind, reason, dates, months, tier, amount, evidence ids).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from databus import records as r
-from databus.records import ElderlyAllowance, FraudAlert, PensionStatus
-from databus.rules import Decision, Observation, PersonState, Policy, on_event, on_tick
+from databus.records import (
+    RETRACTION_MODELS,
+    ElderlyAllowance,
+    FraudAlert,
+    PensionStatus,
+    retraction_dataset,
+)
+from databus.rules import (
+    Decision,
+    Observation,
+    PersonState,
+    Policy,
+    on_event,
+    on_reset,
+    on_tick,
+)
 
 PERSON = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 POLICY = Policy()
@@ -47,6 +62,33 @@ class Tick:
 
 def tick(text: str) -> Tick:
     return Tick(day(text))
+
+
+@dataclass(frozen=True)
+class Reset:
+    """A clock reset in a scenario: the bus is at ``as_of``, later ticks are withdrawn."""
+
+    as_of: dt.date
+
+
+def reset(text: str) -> Reset:
+    return Reset(day(text))
+
+
+_NAMES: dict[str, str] = {}
+
+
+def rid(name: str) -> str:
+    """A ``ce_id``-shaped id (32 hex digits, as a retraction must cite) for a readable
+    test name; :func:`summary` shows the name again."""
+    ident = hashlib.sha256(name.encode()).hexdigest()[:32]
+    _NAMES[ident] = name
+    return ident
+
+
+def name_of(ident: str) -> str:
+    """The test name of an id made by :func:`rid` (any other id as it is)."""
+    return _NAMES.get(ident, ident)
 
 
 def _observation(
@@ -168,7 +210,40 @@ def household(
     )
 
 
-Step = Observation | Tick
+def withdraw_id(
+    dataset: str, record_id: str, event_id: str, when: When, reason: str = "issued in error"
+) -> Observation:
+    """The owner's retraction of the record ``record_id`` of ``dataset``."""
+    owner = dataset.split(".", 1)[0]
+    record = RETRACTION_MODELS[owner][1].model_validate(
+        {
+            "person_ref": PERSON,
+            "occurred_at": moment(when),
+            "dataset": dataset,
+            "record_id": record_id,
+            "reason": reason,
+        }
+    )
+    return Observation(rid(event_id), retraction_dataset(owner), record)
+
+
+def withdraw(record: Observation, event_id: str, when: When) -> Observation:
+    """The owner's retraction of ``record`` (whose id must be made by :func:`rid`)."""
+    return withdraw_id(record.dataset, record.id, event_id, when)
+
+
+Step = Observation | Tick | Reset
+
+
+def apply(
+    state: PersonState, step: Step, policy: Policy = POLICY
+) -> tuple[PersonState, list[Decision]]:
+    """Apply one step."""
+    if isinstance(step, Tick):
+        return on_tick(state, step.as_of, policy)
+    if isinstance(step, Reset):
+        return on_reset(state, step.as_of, policy)
+    return on_event(state, step, policy)
 
 
 def run(
@@ -178,10 +253,7 @@ def run(
     state = PersonState.empty(PERSON) if state is None else state
     decisions: list[Decision] = []
     for step in steps:
-        if isinstance(step, Tick):
-            state, more = on_tick(state, step.as_of, policy)
-        else:
-            state, more = on_event(state, step, policy)
+        state, more = apply(state, step, policy)
         decisions += more
     return state, decisions
 
@@ -199,12 +271,14 @@ def summary(decision: Decision) -> Summary:
             record.reason,
             record.as_of,
             record.qualified_until,
-            tuple(ref.id for ref in record.evidence),
+            tuple(name_of(ref.id) for ref in record.evidence),
             record.date_of_death,
         )
     if isinstance(record, FraudAlert):
         assert decision.dataset == "derived.fraud_alert.v1"
-        return ("alert", record.date_of_death, record.death_evidence.id, record.activity.id)
+        kind = "alert" if record.kind == "post_mortem_activity" else record.kind
+        death, activity = name_of(record.death_evidence.id), name_of(record.activity.id)
+        return (kind, record.date_of_death, death, activity)
     assert isinstance(record, ElderlyAllowance)
     assert decision.dataset == "derived.elderly_allowance.v1"
     return (
@@ -235,8 +309,13 @@ def reminder(as_of: str, qualified_until: str) -> Summary:
     return ("reminder", "no_evidence", day(as_of), day(qualified_until), (), None)
 
 
-def suspended(as_of: str, qualified_until: str) -> Summary:
-    return ("suspended", "no_evidence", day(as_of), day(qualified_until), (), None)
+def suspended(as_of: str, qualified_until: str, *ids: str) -> Summary:
+    return ("suspended", "no_evidence", day(as_of), day(qualified_until), ids, None)
+
+
+def resumed_retracted(as_of: str, qualified_until: str, *ids: str) -> Summary:
+    """A pension reinstated because what suspended it was withdrawn."""
+    return ("resumed", "retracted", day(as_of), day(qualified_until), ids, None)
 
 
 def deceased(date_of_death: str, qualified_until: str, *ids: str) -> Summary:
@@ -246,6 +325,10 @@ def deceased(date_of_death: str, qualified_until: str, *ids: str) -> Summary:
 
 def alert(date_of_death: str, death_id: str, activity_id: str) -> Summary:
     return ("alert", day(date_of_death), death_id, activity_id)
+
+
+def alert_withdrawn(date_of_death: str, death_id: str, activity_id: str) -> Summary:
+    return ("withdrawn", day(date_of_death), death_id, activity_id)
 
 
 _AMOUNTS = {"80-89": 10000, "90-99": 20000, "100+": 50000}
@@ -261,3 +344,13 @@ def tier_changed(tier: str, month: str) -> Summary:
 
 def stopped(reason: str, tier: str, month: str) -> Summary:
     return ("stopped", reason, tier, _AMOUNTS[tier], month)
+
+
+def regranted(tier: str, month: str) -> Summary:
+    """An allowance granted again because what stopped it was withdrawn."""
+    return ("granted", "retracted", tier, _AMOUNTS[tier], month)
+
+
+def tier_back(tier: str, month: str) -> Summary:
+    """An allowance moved back to ``tier`` because the tick that raised it was withdrawn."""
+    return ("tier_changed", "retracted", tier, _AMOUNTS[tier], month)

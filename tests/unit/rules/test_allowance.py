@@ -237,6 +237,20 @@ CASES = [
         [
             H,
             tick("2025-06-01"),
+            certificate("d1", "2025-09-20", "2025-09-15"),
+            household("h2", "2025-08-20", "moved_out"),
+        ],
+        [
+            granted("80-89", "2025-06"),
+            stopped("deceased", "80-89", "2025-10"),
+            stopped("moved_out", "80-89", "2025-09"),
+        ],
+        id="move-out-dated-before-a-known-death-stops-from-the-month-after-it",
+    ),
+    pytest.param(
+        [
+            H,
+            tick("2025-06-01"),
             household("h2", "2025-08-20", "moved_out"),
             certificate("d1", "2025-09-25", "2025-09-10"),
             household("h3", "2025-10-01", "moved_in"),

@@ -111,6 +111,11 @@ def test_datasets_the_rules_do_not_read_are_ignored() -> None:
         "transport.transit_tap.v1",
         "civil.funeral.v1",
         "police.household.v1",
+        "hrss.retraction.v1",
+        "health.retraction.v1",
+        "transport.retraction.v1",
+        "civil.retraction.v1",
+        "police.retraction.v1",
     } == RULE_INPUTS
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from databus.rules import on_event
 from tests.unit.rules.builders import (
+    POLICY,
     Step,
     Summary,
     alert,
@@ -127,3 +129,22 @@ def test_alert_cites_both_events_in_full() -> None:
         },
         "rule_version": "pension/1",
     }
+
+
+def test_a_redelivered_activity_forgotten_before_tracking_raises_no_new_alert() -> None:
+    """Found by the property 'applying the same event twice changes nothing' (CI,
+    hypothesis): a face scan of 2 January is forgotten while the person is not yet a
+    pensioner (more than 30 days before the newest held, of 2 February); the death of
+    1 January and the pensioner record then alert only the held scan. Redelivered, the
+    2 January scan must not raise an alert the first delivery never did."""
+    steps = [
+        face("fa", "2024-01-02T00:00:00+08:00"),
+        face("fd", "2024-02-02T00:00:00+08:00"),
+        certificate("dc", "2024-01-01", "2024-01-01"),
+        pensioner("pp", "2024-01-01T00:00:00+08:00", benefit_start="2024-01-01"),
+    ]
+    state, decisions = run(steps)
+    assert [summary(d) for d in decisions][1:] == [alert("2024-01-01", "dc", "fd")]
+    again, more = on_event(state, steps[0], POLICY)
+    assert more == []
+    assert again.death == state.death

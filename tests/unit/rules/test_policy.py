@@ -10,7 +10,7 @@ import pytest
 from databus.errors import ConfigurationError
 from databus.records.base import EARLIEST, LATEST
 from databus.rules import Policy, Tier, load_policy, next_due, on_tick
-from tests.unit.rules.builders import face, household, pensioner, run, tick
+from tests.unit.rules.builders import Step, face, household, pensioner, run, tick
 
 
 def test_packaged_policy_is_the_default_of_domain_md() -> None:
@@ -190,7 +190,7 @@ def test_the_widest_policy_keeps_the_rules_inside_the_calendar() -> None:
         evidence_retention_days=3660,
     )
     late = f"{LATEST.isoformat()}T12:00:00+08:00"
-    steps = [
+    steps: list[Step] = [
         pensioner("p1", late, benefit_start=LATEST.isoformat()),
         household("h1", f"{EARLIEST.isoformat()}T12:00:00+08:00", born=EARLIEST.isoformat()),
         face("f1", late),
