@@ -421,6 +421,7 @@ CATALOG = Catalog(
         ),
         Dataset(
             name="audit.sharing.v1",
+            config=_BROKER_TIME,
             owner="databus",
             description="Every record shared with a consumer: who, what, why, when; a hash "
             "chain per partition (partition = the source record's).",

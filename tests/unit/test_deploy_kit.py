@@ -207,6 +207,7 @@ def test_prometheus_k8s_variant_keeps_workers_and_publishers_by_pod_label() -> N
     for job, name in (
         ("databus-worker", "databus-worker"),
         ("databus-publisher", "databus-publisher"),
+        ("databus-share", "databus-share"),
     ):
         keep = [r for r in jobs[job]["relabel_configs"] if r.get("action") == "keep"]
         assert {
