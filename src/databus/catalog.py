@@ -206,6 +206,7 @@ def _retractions() -> list[Dataset]:
                 **_PERSON,
                 "dataset": "internal",
                 "record_id": "internal",
+                "record": "sensitive_personal",
                 "reason": "personal",
             },
         )
