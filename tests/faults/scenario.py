@@ -51,6 +51,9 @@ DECISION_KINDS = frozenset(
         ("derived.elderly_allowance.v1", "tier_changed", "age"),
         ("derived.elderly_allowance.v1", "stopped", "deceased"),
         ("derived.elderly_allowance.v1", "stopped", "moved_out"),
+        # A death certificate issued by mistake for a living pensioner, withdrawn:
+        ("derived.pension_status.v1", "resumed", "retracted"),
+        ("derived.fraud_alert.v1", "withdrawn", None),
     }
 )
 

@@ -17,10 +17,12 @@ from databus.catalog import CATALOG
 from databus.cli import main
 from databus.client.files import read_lines
 from databus.client.intake import Intake
-from databus.errors import ConfigurationError
+from databus.errors import ConfigurationError, DatabusError
 from databus.identity import ID_LIKE, Pseudonymizer, normalise_citizen_id
+from databus.settings import Settings
 from databus.sim import Province, Rates, SimulationConfig, write_ndjson
 from databus.sim.geography import counties_and_weights
+from databus.sim.publishing import DayTicks
 from databus.wire import Message
 from tests.replay import replay
 
@@ -414,3 +416,15 @@ def test_mistaken_death_certificates_are_withdrawn_with_the_certificate(demo: Pr
         assert retraction["dataset"] == "health.death_certificate.v1"
         issued = dt.date.fromisoformat(str(withdrawn["occurred_at"])[:10])
         assert 2 <= (day - issued).days <= 14
+
+
+async def test_a_simulation_never_ticks_the_future_of_a_real_bus() -> None:
+    """`simulate --publish --ticks --start` in the future, against a bus that is not a
+    demo broker: its records are refused (dated in the future), and so is its first
+    tick, which would otherwise decide every deadline up to that day."""
+    clock = DayTicks(Settings(bootstrap_servers="127.0.0.1:1"))
+    try:
+        with pytest.raises(DatabusError, match="is after tomorrow"):
+            await clock.tick(dt.date(2099, 1, 1))
+    finally:
+        await clock.stop()

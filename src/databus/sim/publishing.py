@@ -21,10 +21,12 @@ from aiokafka import AIOKafkaProducer
 from databus.catalog import CLOCK
 from databus.client.lifecycle import Startable
 from databus.client.publisher import Publisher, producer_options
+from databus.errors import DatabusError
+from databus.rules import load_policy
 from databus.settings import Settings
 from databus.sim.kinds import AgencyRecord, Values
 from databus.sim.province import Day, Province
-from databus.streams.clock import CLOCK_SOURCE, tick_id, tick_value
+from databus.streams.clock import CLOCK_SOURCE, local_today, tick_id, tick_problems, tick_value
 from databus.wire import Encoder, Rejection
 
 
@@ -50,10 +52,14 @@ class DayTicks(Startable):
     for a simulation of hundreds of days.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, future_allowed: bool = False) -> None:
+        """``future_allowed``: may tick days after tomorrow (a demo broker's sandbox);
+        elsewhere such a tick is refused, as ``databus clock tick`` refuses it."""
         self._producer = AIOKafkaProducer(**producer_options(settings, linger_ms=0))
         self._encoder = Encoder(CLOCK, CLOCK_SOURCE)
         self._partitions: list[int] = []
+        self._future_allowed = future_allowed
+        self._time_zone = load_policy(settings.policy_file).time_zone
 
     async def start(self) -> None:
         """Connect and learn the clock topic's partitions."""
@@ -66,6 +72,13 @@ class DayTicks(Startable):
 
     async def tick(self, as_of: dt.date) -> int:
         """One tick for ``as_of`` on every partition, acknowledged; returns how many."""
+        if not self._future_allowed:
+            problems = tick_problems(
+                as_of, today=local_today(self._time_zone), last=None, allow_future=False,
+                allow_gap=True,
+            )  # fmt: skip
+            if problems:
+                raise DatabusError(f"the simulation stops before ticking {as_of}: {problems[0]}")
         data = tick_value(as_of)
         pending = []
         for partition in self._partitions:
@@ -110,7 +123,7 @@ async def publish_province(
         await publish(dataset, values)
         if on_records is not None:
             on_records(len(values))
-    clock = DayTicks(publisher.settings) if ticks else None
+    clock = DayTicks(publisher.settings, future_allowed=publisher.demo_broker) if ticks else None
     if clock is not None:
         await clock.start()
     try:
