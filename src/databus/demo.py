@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from databus.catalog import CATALOG, CLOCK
 from databus.client.publisher import Publisher
-from databus.errors import DatabusError
+from databus.errors import DemoError
 from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.private_files import (
     PRIVATE_UMASK,
@@ -49,10 +49,6 @@ CATCH_UP_LIMIT_S = 600.0
 #: How long to wait for the worker's web server (it starts after table recovery).
 METRICS_WAIT_S = 60.0
 POLL_S = 0.5
-
-
-class DemoError(DatabusError):
-    """The demo could not run to the end."""
 
 
 @dataclass(frozen=True)

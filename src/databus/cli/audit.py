@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import click
 
 from databus.catalog import AUDIT
+from databus.errors import CheckpointError
 from databus.governance.audit_log import AuditReport, audit_topic
 from databus.governance.checkpoint import (
     Checkpoint,
-    CheckpointError,
     checkpoint_of,
     generate_keys,
     load_private_key,

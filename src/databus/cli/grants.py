@@ -9,15 +9,9 @@ import click
 import orjson
 
 from databus.catalog import CATALOG
-from databus.errors import ConfigurationError
+from databus.errors import ConfigurationError, GrantError
 from databus.governance.grant_files import append_entry, display, entry_text
-from databus.governance.grants import (
-    GrantError,
-    GrantSet,
-    check_entry,
-    duplicates,
-    load_grants,
-)
+from databus.governance.grants import GrantSet, check_entry, duplicates, load_grants
 from databus.governance.views import grants_path
 from databus.rules import load_policy
 from databus.settings import Settings

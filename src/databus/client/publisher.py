@@ -27,7 +27,7 @@ from databus.client.files import Line
 from databus.client.intake import Clock, Intake, utc_now
 from databus.client.lifecycle import Startable
 from databus.client.topics import require_topics
-from databus.errors import ConfigurationError, DatabusError
+from databus.errors import ConfigurationError, PublishError
 from databus.identity import Pseudonymizer, mask_id_like
 from databus.records.base import InputRecord
 from databus.records.dlq import EXTRA, WHOLE_LINE
@@ -39,12 +39,6 @@ log = logging.getLogger(__name__)
 
 #: How many sends may be in flight before we wait for their delivery reports.
 IN_FLIGHT = 20_000
-
-
-class PublishError(DatabusError):
-    """Kafka did not accept a message after the producer's retries."""
-
-    retriable = True
 
 
 @dataclass(slots=True)

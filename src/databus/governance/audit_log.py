@@ -20,7 +20,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, for_code
 
 from databus.catalog import AUDIT, CATALOG
-from databus.errors import DatabusError, MissingTopicError
+from databus.errors import AuditReadError, MissingTopicError
 from databus.governance.chain import (
     ExpectedHead,
     ForeignRecord,
@@ -44,10 +44,6 @@ _FETCH_TIMEOUT_MS = 1000
 _IDLE_LIMIT_S = 60.0
 #: Topic configs that let Kafka remove records (-1: never).
 _EXPIRY_CONFIGS = ("retention.ms", "retention.bytes")
-
-
-class AuditReadError(DatabusError):
-    """The audit trail, or a topic it is checked against, cannot be read."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,12 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from databus.catalog import AUDIT
-from databus.errors import DatabusError
+from databus.errors import AuditChainError
 from databus.governance.chain import ChainHead, StoredRecord, why_foreign
 
 _FETCH_TIMEOUT_MS = 500
 _TAIL_WINDOW = 32
 _READ_TIMEOUT_S = 60.0
-
-
-class AuditChainError(DatabusError):
-    """The audit trail's tail cannot be read."""
 
 
 @dataclass(slots=True)

@@ -34,17 +34,13 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from databus.errors import DatabusError
+from databus.errors import CheckpointError
 from databus.governance.chain import ExpectedHead, PartitionReport
 
 FORMAT = "databus-audit-checkpoint/1"
 ALGORITHM = "Ed25519"
 PRIVATE_KEY_FILE = "audit-checkpoint.key"
 PUBLIC_KEY_FILE = "audit-checkpoint.pub"
-
-
-class CheckpointError(DatabusError):
-    """A checkpoint or key cannot be used: missing, malformed, or its signature fails."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ from typing import Any
 
 import yaml
 
-from databus.governance.grants import KEYS, GrantError
+from databus.errors import GrantError
+from databus.governance.grants import KEYS
 
 #: Names (agencies, datasets) that YAML reads back as the same string when unquoted.
 _PLAIN = re.compile(r"^[a-z][a-z0-9._-]*$")

@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from databus.catalog import CATALOG, Catalog, Dataset
-from databus.errors import DatabusError
+from databus.errors import GrantError
 
 #: Agency names become user names, consumer-group prefixes and topic name parts.
 AGENCY_NAME = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
@@ -74,19 +74,6 @@ class Grant:
 def share_topic(consumer: str, dataset: str) -> str:
     """The share topic of ``consumer``'s view of ``dataset``."""
     return f"{SHARE_PREFIX}{consumer}.{dataset}"
-
-
-class GrantError(DatabusError):
-    """Grant files that cannot be used; ``problems`` lists every mistake found."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
-
-    def __str__(self) -> str:
-        count = len(self.problems)
-        head = "a grant file is invalid" if count == 1 else f"{count} problems in grant files"
-        return head + ":\n  " + "\n  ".join(self.problems)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import logging
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 
-from databus.errors import DatabusError
+from databus.errors import DatabusError, WriterFailed
 from databus.governance.chain import ChainHead
 from databus.governance.projector import SHARE_SOURCE, Projection
 from databus.settings import Settings
@@ -34,23 +34,6 @@ SHARE_APP_ID = SHARE_SOURCE
 #: call (abort, begin) fails an ``assert`` on its state machine: AssertionError means
 #: "this producer is finished" as much as ProducerFenced does.
 _FATAL = (ProducerFenced, InvalidProducerEpoch, AssertionError)
-
-
-class WriterFailed(DatabusError):
-    """A batch of one partition could not be committed (it was aborted, or the producer
-    was fenced); nothing of it is visible to read_committed readers."""
-
-    retriable = True
-
-    def __init__(self, partition: int, cause: BaseException) -> None:
-        self.partition = partition
-        self.fenced = isinstance(cause, _FATAL)
-        what = (
-            "the producer was fenced by another with its transactional id"
-            if self.fenced
-            else "the transaction failed"
-        )
-        super().__init__(f"partition {partition}: {what} ({cause!r})")
 
 
 class PartitionWriter:
@@ -141,7 +124,9 @@ class PartitionWriter:
             if not isinstance(failed, _FATAL):
                 await self._abort()
             if isinstance(failed, (KafkaError, AssertionError)):
-                raise WriterFailed(self.partition, failed) from failed
+                raise WriterFailed(
+                    self.partition, failed, fenced=isinstance(failed, _FATAL)
+                ) from failed
             raise
 
     async def _abort(self) -> None:

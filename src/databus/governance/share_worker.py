@@ -30,10 +30,10 @@ from aiokafka.errors import KafkaError
 
 from databus import metrics
 from databus.catalog import AUDIT, CATALOG, DLQ, Catalog
-from databus.errors import DatabusError, MissingTopicError
-from databus.governance.chain_tail import AuditChainError, Tail, read_tail
+from databus.errors import AuditChainError, DatabusError, MissingTopicError, WriterFailed
+from databus.governance.chain_tail import Tail, read_tail
 from databus.governance.operations import operation_record, record_operation
-from databus.governance.partition_writer import SHARE_APP_ID, PartitionWriter, WriterFailed
+from databus.governance.partition_writer import SHARE_APP_ID, PartitionWriter
 from databus.governance.projector import Projector, foreign_audit_letter
 from databus.governance.watch import GrantsWatcher
 from databus.records.audit import OperationAudit

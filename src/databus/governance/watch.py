@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from databus.catalog import CATALOG, Catalog
-from databus.governance.grants import GrantError, GrantSet, load_grants
+from databus.errors import GrantError
+from databus.governance.grants import GrantSet, load_grants
 
 log = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import for_code
 
-from databus.errors import DatabusError
+from databus.errors import AccessError
 from databus.governance.access import Acl, Principal, declared_acls
 from databus.governance.operations import operation_record, record_operation
 from databus.ops import kafka_protocol as kp
@@ -53,10 +53,6 @@ _NAMES = {
 }
 _LITERAL, _PREFIXED = kp.PATTERN_TYPES["literal"], kp.PATTERN_TYPES["prefixed"]
 _CLUSTER = kp.RESOURCE_TYPES["cluster"]
-
-
-class AccessError(DatabusError):
-    """The broker refused to change users or ACLs."""
 
 
 @dataclass(frozen=True, order=True, slots=True)

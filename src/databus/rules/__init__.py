@@ -9,6 +9,7 @@ zone) and from ticks, so replaying the same topics gives the same decisions with
 same ids.
 """
 
+from databus.errors import StateFormatError
 from databus.rules.decision import (
     ELDERLY_ALLOWANCE,
     FRAUD_ALERT,
@@ -25,7 +26,7 @@ from databus.rules.engine import (
     on_tick,
 )
 from databus.rules.policy import Policy, Tier, load_policy
-from databus.rules.state import PersonState, StateFormatError
+from databus.rules.state import PersonState
 
 __all__ = [
     "ELDERLY_ALLOWANCE",

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from databus.errors import StateFormatError
 from databus.rules.dates import add_months, month_from_text, month_index, month_text
 from databus.rules.evidence import HeldEvidence, Ref
 from databus.rules.policy import TIER_AGES
@@ -31,7 +32,6 @@ from databus.rules.state import (
     PreviousHousehold,
     PreviousPensioner,
     ResidenceState,
-    StateFormatError,
     Step,
 )
 

@@ -14,7 +14,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Final
 
-from databus.errors import DatabusError
 from databus.rules.evidence import EMPTY, HeldEvidence, Ref
 
 MAX_ALERTS: Final = 100
@@ -41,10 +40,6 @@ Step = tuple[str, str, int, bool]
 """One allowance decision made by a tick: (tier, effective month ``YYYY-MM``, the tick's
 day as an ordinal or 0 when not known, whether it was a grant rather than a tier
 change)."""
-
-
-class StateFormatError(DatabusError):
-    """Stored person state cannot be read (corrupt, or written by an unknown version)."""
 
 
 @dataclass(frozen=True, slots=True)

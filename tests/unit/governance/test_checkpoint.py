@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from databus.errors import CheckpointError
 from databus.governance.chain import ChainHead, StoredRecord, verify_partition
 from databus.governance.checkpoint import (
-    CheckpointError,
     checkpoint_of,
     generate_keys,
     key_id,

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from databus.errors import GrantError
 from databus.governance.grant_files import append_entry, entry_text, read_entries
-from databus.governance.grants import GrantError, load_grants
+from databus.governance.grants import load_grants
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from databus.rules import PersonState, StateFormatError
+from databus.errors import StateFormatError
+from databus.rules import PersonState
 from databus.rules.codec import FORMAT
 from tests.unit.rules.builders import (
     PERSON,
