@@ -49,8 +49,8 @@ async def on_demo_broker(settings: Any) -> bool:
     from aiokafka import AIOKafkaClient  # noqa: PLC0415 - keep this module light to import
 
     client = AIOKafkaClient(**settings.kafka_client_options())
-    await client.bootstrap()
     try:
+        await client.bootstrap()
         return is_demo_cluster(await cluster_id(client))
     finally:
         await client.close()

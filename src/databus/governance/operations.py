@@ -61,8 +61,8 @@ async def record_operation(settings: Settings, record: OperationAudit) -> None:
     """Write ``record`` to ``audit.operations.v1`` and wait until Kafka has it; raises
     (an error naming the topic) when the principal may not write it."""
     producer = AIOKafkaProducer(**producer_options(settings, linger_ms=0))
-    await producer.start()
     try:
+        await producer.start()
         await require_topics(producer.client, [OPERATIONS.topic], settings, access="write")
         data = record.model_dump(mode="json")
         message = Encoder(OPERATIONS, OPERATIONS_SOURCE).encode(data, time=data["at"].encode())

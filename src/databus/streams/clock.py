@@ -132,8 +132,8 @@ async def last_tick(settings: Settings) -> dt.date | None:
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
     try:
+        await consumer.start()
         cluster = await require_topics(consumer._client, [CLOCK.topic], settings, access="read")
         numbers = sorted(cluster.partitions_for_topic(CLOCK.topic) or ())
         partitions = [TopicPartition(CLOCK.topic, p) for p in numbers]
@@ -182,8 +182,8 @@ async def publish_days(
     """Publish a tick for each of ``days`` in order to every partition, each day's ticks
     acknowledged before the next day's are sent; returns the partition count."""
     producer = AIOKafkaProducer(**producer_options(settings))
-    await producer.start()
     try:
+        await producer.start()
         await require_topics(producer.client, [CLOCK.topic], settings, access="write")
         partitions = sorted(await producer.partitions_for(CLOCK.topic))
         encoder = Encoder(CLOCK, CLOCK_SOURCE)
