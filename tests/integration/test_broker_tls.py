@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gc
 import ipaddress
 import logging
 import shutil
@@ -12,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import uuid
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,12 +118,6 @@ def _refused(broker: LocalBroker, caplog: pytest.LogCaptureFixture, **options: A
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="aiokafka"), pytest.raises(KafkaConnectionError):
         asyncio.run(start())
-    # aiokafka leaves the socket of a connection the broker refused to its garbage
-    # collector; collect it here, in the test that made it, rather than in whichever later
-    # test the collector happens to run (where -W error makes its ResourceWarning fail).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
     return "\n".join(record.getMessage() for record in caplog.records)
 
 
