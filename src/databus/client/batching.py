@@ -13,6 +13,7 @@ import asyncio
 import struct
 import time
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -53,8 +54,13 @@ def murmur2(data: bytes) -> int:
     return h ^ (h >> 15)
 
 
+@lru_cache(maxsize=1 << 16)
 def default_partition(key: bytes, partitions: int) -> int:
-    """Kafka's default partition of a keyed message (the Java client's and aiokafka's)."""
+    """Kafka's default partition of a keyed message (the Java client's and aiokafka's).
+
+    Cached: a worker asks it for the same person several times per record (the
+    partition check, the store, the changelog, the derived events).
+    """
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 

@@ -89,12 +89,13 @@ class _Batch:
 
     output: Output = field(default_factory=Output)
     dirty: dict[bytes, PersonState] = field(default_factory=dict)
-    unindexed: dict[int, set[bytes]] = field(default_factory=dict)
+    unindexed: dict[int, dict[bytes, dt.date | None]] = field(default_factory=dict)
+    """By partition, the changed persons and the day each is next due (None: never)."""
     metas: set[int] = field(default_factory=set)
 
-    def changed(self, partition: int, key: bytes, state: PersonState) -> None:
+    def changed(self, partition: int, key: bytes, state: PersonState, due: dt.date | None) -> None:
         self.dirty[key] = state
-        self.unindexed.setdefault(partition, set()).add(key)
+        self.unindexed.setdefault(partition, {})[key] = due
 
 
 class DecisionProcessor:
@@ -136,9 +137,9 @@ class DecisionProcessor:
             self._store[key] = state.to_bytes()
         for partition in batch.metas:
             self._store[meta_key(partition, self._partitions)] = self._meta(partition).to_bytes()
-        for partition, keys in batch.unindexed.items():
-            for key in keys:
-                self._index(partition, key, batch.dirty[key])
+        for partition, dues in batch.unindexed.items():
+            for key, when in dues.items():
+                self._index(partition, key, when)
         return batch.output
 
     # --- source records ----------------------------------------------------------------
@@ -178,12 +179,12 @@ class DecisionProcessor:
         observation = Observation(event.envelope.id, event.envelope.type, record)
         try:
             new_state, decisions = on_event(state, observation, self._policy)
-            next_due(new_state, self._policy)  # a state that cannot be indexed is refused too
+            when = next_due(new_state, self._policy)  # an unindexable state is refused too
         except Exception as error:
             log.exception("%s: deciding it failed", _where(message))
             out.dead_letters.append(_failed(message, error))
             return
-        batch.changed(message.partition, key, new_state)
+        batch.changed(message.partition, key, new_state, when)
         out.decisions += decisions
 
     # --- clock ticks -------------------------------------------------------------------
@@ -221,7 +222,7 @@ class DecisionProcessor:
             try:
                 state = self._state(key, key.decode(), batch.dirty)
                 new_state, decisions = on_tick(state, as_of, self._policy)
-                next_due(new_state, self._policy)
+                when = next_due(new_state, self._policy)
             except Exception as error:
                 log.exception("%s: tick %s for %s failed", _where(message), as_of, key.decode())
                 batch.output.dead_letters.append(_failed(message, error, person=key))
@@ -229,7 +230,7 @@ class DecisionProcessor:
                 continue
             batch.dirty[key] = new_state
             batch.output.decisions += decisions
-            self._index(partition, key, new_state)
+            self._index(partition, key, when)
 
     def _reset(self, message: KafkaRecord, as_of: dt.date, batch: _Batch) -> None:
         """Set the partition's clock back to ``as_of``: every person is visited."""
@@ -242,12 +243,12 @@ class DecisionProcessor:
                 if not rules.affected_by_reset(state, as_of):
                     continue
                 new_state, decisions = rules.on_reset(state, as_of, self._policy)
-                next_due(new_state, self._policy)
+                when = next_due(new_state, self._policy)
             except Exception as error:
                 log.exception("%s: reset to %s for %s failed", _where(message), as_of, key)
                 batch.output.dead_letters.append(_failed(message, error, person=key))
                 continue
-            batch.changed(partition, key, new_state)
+            batch.changed(partition, key, new_state, when)
             batch.output.decisions += decisions
 
     # --- state, partitions, time -------------------------------------------------------
@@ -291,8 +292,8 @@ class DecisionProcessor:
                 if when is not None:
                     due[key] = when
             log.info("partition %d: %d persons due on some future tick", partition, len(due))
-        for key in batch.unindexed.pop(partition, ()):
-            self._index(partition, key, batch.dirty[key])
+        for key, when in batch.unindexed.pop(partition, {}).items():
+            self._index(partition, key, when)
         return due
 
     def _stored_in(self, partition: int) -> Iterator[tuple[bytes, bytes]]:
@@ -302,11 +303,11 @@ class DecisionProcessor:
             if default_partition(key, self._partitions) == partition:
                 yield key, value
 
-    def _index(self, partition: int, key: bytes, state: PersonState) -> None:
+    def _index(self, partition: int, key: bytes, when: dt.date | None) -> None:
+        """Note that ``key`` is next due on ``when`` (None: on no tick)."""
         due = self._due.get(partition)
         if due is None:
             return  # built from the store when the first tick arrives
-        when = next_due(state, self._policy)
         if when is None:
             due.pop(key, None)
         else:
