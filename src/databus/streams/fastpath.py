@@ -183,12 +183,16 @@ class BatchConsumer(faust_aiokafka.Consumer):
         generation = self.app.consumer_generation_id
         assigned = self.assignment()
         sources = [t for t in handler.topics if t not in handler.barriers]
+        barriers = sorted(handler.barriers)
 
         def sources_of(partition: int) -> list[TP]:
             return [tp for t in sources if (tp := TP(t, partition)) in assigned]
 
-        caught_up = await self._caught_up(order, sources_of)
-        records, spans = order.take(sources_of, caught_up.__contains__)
+        def barriers_of(partition: int) -> list[TP]:
+            return [tp for t in barriers if (tp := TP(t, partition)) in assigned]
+
+        caught_up = await self._caught_up(order, sources_of, barriers_of)
+        records, spans = order.take(sources_of, caught_up.__contains__, barriers=barriers_of)
         if not records:
             return None
         first = {}
@@ -213,11 +217,18 @@ class BatchConsumer(faust_aiokafka.Consumer):
         return acknowledge()
 
     async def _caught_up(
-        self, order: PartitionOrder, sources_of: Callable[[int], list[TP]]
+        self,
+        order: PartitionOrder,
+        sources_of: Callable[[int], list[TP]],
+        barriers_of: Callable[[int], list[TP]],
     ) -> set[TP]:
-        """The sources of partitions with a barrier waiting that the consumer has fetched
-        up to the end offset the broker reports now."""
+        """Of the topic-partitions the release may wait for (the sources of partitions
+        with a barrier waiting, the barriers of partitions with anything waiting), those
+        the consumer has fetched up to the end offset the broker reports now."""
         candidates = [tp for p in order.waiting_barriers() for tp in sources_of(p)]
+        # A buffered barrier is not asked about: the records behind it wait for it, and
+        # once it has left, the rest waits for the next fetch (one request fewer).
+        candidates += [tp for p in order.partitions() for tp in barriers_of(p) if not order.has(tp)]
         if not candidates:
             return set()
         ends = await self.highwaters(*candidates)

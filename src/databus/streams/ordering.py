@@ -15,6 +15,14 @@ its buffer). A tick is sent only after the day's
 records were acknowledged (``databus clock tick``, the simulator), so that end offset
 covers them.
 
+The other way round holds too: a source record leaves only when its partition's
+barrier topic has a record buffered (then time order decides) or has been fetched to
+the end offset asked after the record was read. Otherwise a tick the consumer has not
+fetched yet (the clock's fetch can lag behind a source's, as after a start) would be
+overtaken by the next day's evidence: a pensioner due for suspension on that tick
+would be confirmed instead (one demo run in three differed from the in-order replay
+so, by one to three persons).
+
 Pure bookkeeping; :class:`~databus.streams.fastpath.BatchConsumer` feeds it.
 """
 
@@ -53,6 +61,10 @@ class PartitionOrder:
         """Records waiting."""
         return sum(len(buffer) for buffer in self._buffers.values())
 
+    def partitions(self) -> set[int]:
+        """Partitions with records waiting."""
+        return {tp.partition for tp, buffer in self._buffers.items() if buffer}
+
     def waiting_barriers(self) -> set[int]:
         """Partitions whose next barrier record has no release decision yet."""
         return {
@@ -69,14 +81,19 @@ class PartitionOrder:
             self._buffers.pop(tp, None)
 
     def take(
-        self, sources: Callable[[int], Iterable[TP]], caught_up: Callable[[TP], bool]
+        self,
+        sources: Callable[[int], Iterable[TP]],
+        caught_up: Callable[[TP], bool],
+        *,
+        barriers: Callable[[int], Iterable[TP]],
     ) -> tuple[list[Any], dict[TP, tuple[int, int]]]:
         """Release what may go, in order; returns the records and, per topic-partition,
         the first and last offset released.
 
-        ``sources(p)`` are the non-barrier topic-partitions of partition ``p`` that this
-        consumer holds; ``caught_up(tp)`` tells whether the consumer has fetched ``tp`` to
-        its end (as asked after the barrier records were read)."""
+        ``sources(p)`` and ``barriers(p)`` are the non-barrier and the barrier
+        topic-partitions of partition ``p`` that this consumer holds; ``caught_up(tp)``
+        tells whether the consumer has fetched ``tp`` to its end (as asked after the
+        buffered records were read)."""
         released: list[Any] = []
         spans: dict[TP, tuple[int, int]] = {}
         by_partition: dict[int, list[TP]] = {}
@@ -88,7 +105,8 @@ class PartitionOrder:
             heapq.heapify(heads)
             while heads:
                 _, _, _, tp = heads[0]
-                if tp.topic in self.barriers and not self._may_pass(partition, sources, caught_up):
+                others = sources if tp.topic in self.barriers else barriers
+                if not self._may_pass(partition, others, caught_up):
                     break
                 heapq.heappop(heads)
                 buffer = self._buffers[tp]
@@ -103,12 +121,13 @@ class PartitionOrder:
     def _may_pass(
         self,
         partition: int,
-        sources: Callable[[int], Iterable[TP]],
+        others: Callable[[int], Iterable[TP]],
         caught_up: Callable[[TP], bool],
     ) -> bool:
-        """A barrier at the head of the partition's order may pass when every source is
-        either buffered (its head is later, or it would be the head) or read to its end."""
-        return all(self._buffers.get(tp) or caught_up(tp) for tp in sources(partition))
+        """The head of the partition's order may pass when every topic-partition of
+        ``others`` (the sources, for a barrier; the barriers, for a source) is either
+        buffered (its head is later, or it would be the head) or read to its end."""
+        return all(self._buffers.get(tp) or caught_up(tp) for tp in others(partition))
 
     def _head(self, tp: TP) -> _Head:
         record = self._buffers[tp][0]

@@ -27,6 +27,10 @@ def _sources(partition: int) -> list[TP]:
     return [TP(VISITS, partition), TP(TAPS, partition)]
 
 
+def _barriers(partition: int) -> list[TP]:
+    return [TP(CLOCK, partition)]
+
+
 def _seen(records: list[Any]) -> list[tuple[str, int]]:
     return [(r.topic, r.timestamp) for r in records]
 
@@ -37,12 +41,14 @@ def test_records_leave_in_time_order_and_a_tick_waits_for_a_topic_not_read_to_it
     order.add(TP(VISITS, 0), _records(VISITS, 50, 150, 250))
     # The taps of partition 0 have not been fetched to their end: the tick at 100 waits,
     # and so does everything later than it.
-    released, spans = order.take(_sources, caught_up=lambda tp: tp != TP(TAPS, 0))
+    released, spans = order.take(
+        _sources, caught_up=lambda tp: tp != TP(TAPS, 0), barriers=_barriers
+    )
     assert _seen(released) == [(VISITS, 50)]
     assert spans == {TP(VISITS, 0): (0, 0)}
     # The taps arrive, older than the tick: they go first, then the tick.
     order.add(TP(TAPS, 0), _records(TAPS, 90, 120))
-    released, spans = order.take(_sources, caught_up=lambda tp: True)
+    released, spans = order.take(_sources, caught_up=lambda tp: True, barriers=_barriers)
     assert _seen(released) == [
         (TAPS, 90), (CLOCK, 100), (TAPS, 120), (VISITS, 150), (CLOCK, 200), (VISITS, 250),
     ]  # fmt: skip
@@ -52,11 +58,30 @@ def test_records_leave_in_time_order_and_a_tick_waits_for_a_topic_not_read_to_it
 
 def test_a_buffered_later_record_lets_a_tick_pass_without_asking_the_broker() -> None:
     order = _order()
-    order.add(TP(CLOCK, 0), _records(CLOCK, 100))
+    order.add(TP(CLOCK, 0), _records(CLOCK, 100, 500))
     order.add(TP(VISITS, 0), _records(VISITS, 300))
     order.add(TP(TAPS, 0), _records(TAPS, 400))
-    released, _ = order.take(_sources, caught_up=lambda tp: False)
+    released, _ = order.take(_sources, caught_up=lambda tp: False, barriers=_barriers)
     assert _seen(released) == [(CLOCK, 100), (VISITS, 300), (TAPS, 400)]
+    assert order.buffered() == 1
+    assert order.has(TP(CLOCK, 0))
+
+
+def test_a_record_waits_for_a_tick_that_may_not_have_been_fetched_yet() -> None:
+    # The clock of partition 0 is not read to its end: a tick older than the visit may
+    # still be on the broker, and the visit must not overtake it.
+    order = _order()
+    order.add(TP(VISITS, 0), _records(VISITS, 300))
+    order.add(TP(TAPS, 0), _records(TAPS, 310))
+    released, _ = order.take(_sources, caught_up=lambda tp: tp.topic != CLOCK, barriers=_barriers)
+    assert released == []
+    # The older tick arrives and goes; the records still wait: the clock may hold more.
+    order.add(TP(CLOCK, 0), _records(CLOCK, 200))
+    released, _ = order.take(_sources, caught_up=lambda tp: tp.topic != CLOCK, barriers=_barriers)
+    assert _seen(released) == [(CLOCK, 200)]
+    # Read to its end, the empty clock lets them go.
+    released, _ = order.take(_sources, caught_up=lambda tp: True, barriers=_barriers)
+    assert _seen(released) == [(VISITS, 300), (TAPS, 310)]
 
 
 def test_on_equal_times_sources_go_before_the_tick_and_partitions_are_independent() -> None:
@@ -64,7 +89,7 @@ def test_on_equal_times_sources_go_before_the_tick_and_partitions_are_independen
     order.add(TP(CLOCK, 0), _records(CLOCK, 100))
     order.add(TP(VISITS, 0), _records(VISITS, 100))
     order.add(TP(CLOCK, 1), _records(CLOCK, 100))  # partition 1's taps are behind
-    released, _ = order.take(_sources, caught_up=lambda tp: tp.partition == 0)
+    released, _ = order.take(_sources, caught_up=lambda tp: tp.partition == 0, barriers=_barriers)
     assert _seen(released) == [(VISITS, 100), (CLOCK, 100)]
     assert order.waiting_barriers() == {1}
     order.forget([TP(CLOCK, 1)])
