@@ -13,7 +13,8 @@ import click
 from databus.errors import DatabusError
 from databus.governance.operations import operation_record, record_operation
 from databus.metrics import DEFAULT_HOST
-from databus.ops.private_files import PRIVATE_UMASK, make_tree_private, private_dir
+from databus.ops.data_dirs import take_data_dir, take_free_slot
+from databus.ops.private_files import PRIVATE_UMASK, make_tree_private
 from databus.records.audit import OperationAction
 from databus.rules import load_policy
 from databus.sandbox import on_demo_broker
@@ -33,7 +34,8 @@ from databus.streams.clock import (
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where this worker keeps its RocksDB tables (default: under the state dir).",
+    help="Where this worker keeps its RocksDB tables, used by it alone (default: the first "
+    "free one of worker, worker-2, ... under the state dir).",
 )
 @click.option(
     "--web-port", type=int, help="Serve /metrics, /livez and /readyz on this port (only those)."
@@ -71,9 +73,11 @@ def worker(
     from databus.streams.table import STORE_SCHEME  # noqa: PLC0415
     from databus.streams.worker import run_worker  # noqa: PLC0415
 
-    datadir = data_dir or settings.state_dir / "worker"
+    # One directory per running worker (RocksDB lets one process open a table); the
+    # lock is held until this process ends.
+    held = take_data_dir(data_dir) if data_dir else take_free_slot(settings.state_dir)
+    datadir = held.path
     # Its tables hold every person's state: private to this user, like the broker's data.
-    private_dir(datadir)
     make_tree_private(datadir)
     os.umask(PRIVATE_UMASK)
     options = EngineOptions(
@@ -83,7 +87,10 @@ def worker(
         web_host=web_host,
         session_timeout_s=session_timeout,
     )
-    run_worker(settings, load_policy(settings.policy_file), options, daily_ticks=daily_ticks)
+    try:
+        run_worker(settings, load_policy(settings.policy_file), options, daily_ticks=daily_ticks)
+    finally:
+        held.release()
 
 
 @click.group()
