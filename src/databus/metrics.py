@@ -107,7 +107,7 @@ WORKER_LATENCY = Histogram(
 )
 WORKER_STATE_PERSONS = Gauge(
     "databus_worker_state_persons",
-    "Persons in this worker's local state (RocksDB's estimate for the RocksDB store).",
+    "Persons in the partitions this worker holds as active (standby copies not counted).",
 )
 WORKER_CONSUMER_LAG = Gauge(
     "databus_worker_consumer_lag",

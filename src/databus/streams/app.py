@@ -227,10 +227,10 @@ class DecisionEngine:
         self._broker_known = True
 
     def persons_in_state(self) -> float:
-        """Persons in this worker's local state (an estimate for RocksDB)."""
+        """Persons in the partitions this worker holds (not its standby copies)."""
         store = self.state.data
         if isinstance(store, PersonStore):
-            return float(max(0, store.estimated_keys() - len(store._dbs)))
+            return float(store.persons_held())
         return float(len(store))
 
     async def _decide(self, stream: Any) -> AsyncIterator[int]:

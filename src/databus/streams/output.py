@@ -21,6 +21,7 @@ from faust.types import TP
 
 from databus.client.publisher import producer_options
 from databus.settings import Settings
+from databus.streams.admission import RESERVED_PREFIX
 from databus.streams.table import PersonStore, key_partition
 from databus.wire import Message
 
@@ -39,6 +40,11 @@ class DirectState:
         self._table = table
         self.changes: dict[int, list[tuple[bytes, bytes]]] = {}
         self._pending: dict[bytes, bytes] = {}
+        self._absent: set[bytes] = set()
+        """Keys read and not found in the store during the batch being processed."""
+        self._new: set[bytes] = set()
+        """Keys written since they were read absent, until their first write settles:
+        each is one more person in the store (the state-size gauge)."""
 
     @property
     def _store(self) -> Any:
@@ -50,14 +56,19 @@ class DirectState:
             return pending
         store = self._store
         if isinstance(store, PersonStore):
-            return store.get_in(key_partition(self._table, key), key)
-        value: bytes | None = store.get(key)
-        return value
+            value = store.get_in(key_partition(self._table, key), key)
+            if value is None and not key.startswith(RESERVED_PREFIX):
+                self._absent.add(key)
+            return value
+        stored: bytes | None = store.get(key)
+        return stored
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         partition = key_partition(self._table, key)
         self._pending[key] = value
         self.changes.setdefault(partition, []).append((key, value))
+        if key in self._absent:
+            self._new.add(key)
 
     def items(self) -> Iterable[tuple[bytes, bytes]]:
         stored: Iterable[tuple[bytes, bytes]] = self._store.items()
@@ -68,13 +79,16 @@ class DirectState:
     def take_changes(self) -> dict[int, list[tuple[bytes, bytes]]]:
         """The changelog rows written since the last call, by partition."""
         changes, self.changes = self.changes, {}
+        self._absent.clear()
         return changes
 
     def settle(self, changes: dict[int, list[tuple[bytes, bytes]]]) -> None:
         """Write a delivered batch's rows to the local store (batches in order)."""
         store = self._store
         pending = self._pending
+        new = self._new
         for partition, rows in changes.items():
+            added = 0
             for key, value in rows:
                 if isinstance(store, PersonStore):
                     store.put_in(partition, key, value)
@@ -82,6 +96,11 @@ class DirectState:
                     store[key] = value
                 if pending.get(key) is value:
                     del pending[key]
+                if key in new:
+                    new.discard(key)
+                    added += 1
+            if added and isinstance(store, PersonStore):
+                store.add_persons(partition, added)
 
     def forget_partitions(self, partitions: Iterable[int]) -> None:
         """Drop held writes of revoked partitions (their batches' offsets are not
@@ -89,6 +108,7 @@ class DirectState:
         gone = set(partitions)
         for key in [k for k in self._pending if key_partition(self._table, k) in gone]:
             del self._pending[key]
+            self._new.discard(key)
 
 
 class BatchOutput:
