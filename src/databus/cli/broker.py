@@ -13,6 +13,8 @@ from typing import TypeVar
 import click
 
 from databus.ops.broker import BrokerStatus, LocalBroker
+from databus.ops.broker_config import min_insync_replicas
+from databus.ops.cluster import LocalCluster, cluster_nodes_on_disk
 from databus.ops.kafka_dist import KAFKA_VERSION, cached_kafka_libs
 from databus.settings import Settings
 
@@ -58,9 +60,15 @@ def _local_broker(
     )
 
 
+def _state_dir(state_dir: Path | None) -> Path:
+    obj = click.get_current_context().find_object(Settings)
+    settings = obj if obj is not None else Settings()
+    return state_dir if state_dir is not None else settings.state_dir
+
+
 @click.group()
 def broker() -> None:
-    """A real single-node Apache Kafka (KRaft) on this machine, for development."""
+    """A real Apache Kafka (KRaft) on this machine, one broker or a cluster, for development."""
 
 
 @broker.command()
@@ -78,14 +86,27 @@ def broker() -> None:
     help="Format a new data directory as a demo broker, the only kind where the public "
     "demo key works (synthetic data only); a demo broker starts only with --demo.",
 )
+@click.option(
+    "--nodes",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Brokers to run as one KRaft cluster (each also a controller), on successive "
+    "port pairs; with 3 or more, topics get 3 replicas and min.insync.replicas=2.",
+)
 def start(
+    *,
     port: int | None,
     controller_port: int | None,
     state_dir: Path | None,
     secure: bool,
     demo: bool,
+    nodes: int,
 ) -> None:
     """Start the broker unless it runs already; print its bootstrap address."""
+    if nodes > 1:
+        _start_cluster(nodes, port, controller_port, state_dir, secure=secure, demo=demo)
+        return
     local = _local_broker(port, controller_port, state_dir, secure=secure, demo=demo)
     local.refuse_other_kind()  # before any progress line: the error is all that is said
     current = local.status()
@@ -115,10 +136,66 @@ def start(
     click.echo(bootstrap)
 
 
+def _local_cluster(
+    nodes: int,
+    port: int | None,
+    controller_port: int | None,
+    state_dir: Path | None,
+    *,
+    demo: bool = False,
+) -> LocalCluster:
+    obj = click.get_current_context().find_object(Settings)
+    settings = obj if obj is not None else Settings()
+    return LocalCluster(
+        state_dir if state_dir is not None else settings.state_dir,
+        settings.cache_dir,
+        nodes,
+        port if port is not None else settings.broker_port,
+        controller_port if controller_port is not None else settings.controller_port,
+        demo=demo,
+    )
+
+
+def _start_cluster(
+    nodes: int,
+    port: int | None,
+    controller_port: int | None,
+    state_dir: Path | None,
+    *,
+    secure: bool,
+    demo: bool,
+) -> None:
+    if secure:
+        raise click.UsageError(
+            "--secure runs a single broker for now; a local cluster is plaintext"
+        )
+    cluster = _local_cluster(nodes, port, controller_port, state_dir, demo=demo)
+    before = cluster.status()
+    if len(before.running) < nodes:
+        click.echo(
+            f"starting a cluster of {nodes} Kafka {KAFKA_VERSION} brokers, logs: "
+            f"{cluster.cluster_dir}/node-*/broker.log",
+            err=True,
+        )
+    bootstrap = cluster.start()
+    pids = ", ".join(str(node.pid) for node in cluster.status().nodes)
+    click.echo(
+        f"Kafka cluster running (pids {pids}); topics get {cluster.replication} replicas, "
+        f"min.insync.replicas={min_insync_replicas(cluster.replication)}",
+        err=True,
+    )
+    click.echo(bootstrap)
+
+
 @broker.command()
 @_STATE_DIR_OPTION
 def stop(state_dir: Path | None) -> None:
-    """Stop the broker this state directory started, and nothing else."""
+    """Stop the broker (or the cluster's brokers) this state directory started, and
+    nothing else."""
+    on_disk = cluster_nodes_on_disk(_state_dir(state_dir))
+    if on_disk:
+        stopped = _local_cluster(on_disk, None, None, state_dir).stop()
+        click.echo(f"Kafka cluster: {stopped} of {on_disk} brokers stopped")
     local = _local_broker(None, None, state_dir)
     before = local.status()
     if local.stop():
@@ -128,7 +205,7 @@ def stop(state_dir: Path | None) -> None:
             f"Kafka not running; removed stale pid file {local.pid_path} "
             f"(pid {before.stale_pid} is not our broker)"
         )
-    else:
+    elif not on_disk:
         click.echo("Kafka not running")
 
 
@@ -137,6 +214,14 @@ def stop(state_dir: Path | None) -> None:
 @click.pass_context
 def status(ctx: click.Context, state_dir: Path | None) -> None:
     """Say whether the broker runs; exit code 0 if it does, 3 if not."""
+    on_disk = cluster_nodes_on_disk(_state_dir(state_dir))
+    if on_disk:
+        cluster = _local_cluster(on_disk, None, None, state_dir).status()
+        for number, node in enumerate(cluster.nodes, start=1):
+            shown = f"pid {node.pid}, {node.bootstrap}" if node.running else "not running"
+            click.echo(f"cluster node {number}: {shown}")
+        if cluster.running:
+            return
     local = _local_broker(None, None, state_dir)
     current = local.status()
     if not current.running:

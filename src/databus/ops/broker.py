@@ -82,6 +82,22 @@ _KILL_TIMEOUT_S = 10.0
 _LOG_TAIL_LINES = 40
 
 
+#: Where the nodes of a local cluster live, under the state dir.
+CLUSTER_DIR = "cluster"
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    """A broker's place in a local cluster of several KRaft nodes."""
+
+    node_id: int
+    voters: str
+    """The controller quorum, ``id@host:port`` of every node."""
+    replication: int
+    """Replicas of internal topics and the default for new topics."""
+    cluster_id: str
+
+
 @dataclass(frozen=True)
 class BrokerStatus:
     """What the pid file and the process table say about the local broker."""
@@ -116,7 +132,10 @@ class LocalBroker:
         *,
         secure: bool = False,
         demo: bool = False,
+        node: ClusterNode | None = None,
     ) -> None:
+        """``node``: this broker is one node of a local cluster (:mod:`databus.ops.cluster`),
+        kept in ``<state_dir>/cluster/node-<id>`` instead of ``<state_dir>/broker``."""
         if port == controller_port:
             raise BrokerError(f"client and controller port must differ (both {port})")
         if secure and demo:
@@ -128,7 +147,12 @@ class LocalBroker:
         self.cache_dir = cache_dir.expanduser()
         self.port = port
         self.controller_port = controller_port
-        self.broker_dir = self.state_dir / "broker"
+        self.node = node
+        self.broker_dir = (
+            self.state_dir / "broker"
+            if node is None
+            else self.state_dir / CLUSTER_DIR / f"node-{node.node_id}"
+        )
         self.data_dir = self.broker_dir / "data"
         self.config_path = self.broker_dir / "server.properties"
         self.log4j_path = self.broker_dir / "log4j2.xml"
@@ -223,6 +247,25 @@ class LocalBroker:
 
     def start(self, timeout: float = READY_TIMEOUT_S) -> str:
         """Start the broker unless it runs already; return its bootstrap address."""
+        pid = self.launch(timeout)
+        if pid is not None:
+            self.wait_until_started(pid, timeout)
+        return self.bootstrap
+
+    def wait_until_started(self, pid: int, timeout: float = READY_TIMEOUT_S) -> None:
+        """Wait until the broker :meth:`launch` started serves; stop it if it does not."""
+        try:
+            self._wait_until_ready(pid, timeout)
+        except BrokerError:
+            terminate(pid, STOP_TIMEOUT_S, kill_timeout=_KILL_TIMEOUT_S, what="the broker")
+            self.pid_path.unlink(missing_ok=True)
+            raise
+        logger.info("broker running (pid %d) on %s", pid, self.bootstrap)
+
+    def launch(self, timeout: float = READY_TIMEOUT_S) -> int | None:
+        """Launch the broker's JVM unless it runs already (then wait until it is ready
+        and return ``None``); return the pid of the new process, not waiting for it: the
+        nodes of a cluster serve only once a majority of them runs."""
         java = require_tool("java")
         private_dir(self.broker_dir)
         with exclusive_lock(self.broker_dir / "start.lock"):
@@ -246,10 +289,10 @@ class LocalBroker:
                         f"restart it: databus broker stop --state-dir {self.state_dir}, then "
                         "databus broker start --secure"
                     )
-                if not current.ready:
+                if not current.ready and self.node is None:
                     self._wait_until_ready(current.pid, timeout)
                 logger.info("broker already running (pid %d)", current.pid)
-                return self.bootstrap
+                return None
             if current.stale_pid is not None:
                 logger.info("removing stale pid file %s", self.pid_path)
                 self.pid_path.unlink(missing_ok=True)
@@ -263,15 +306,7 @@ class LocalBroker:
                 extra = security.format_arguments() if security is not None else []
                 format_storage(self._files, java, libs, self._cluster_id_to_format(), extra)
                 write_private(self.mode_path, (SECURE_MODE if security else PLAINTEXT_MODE) + "\n")
-            pid = launch(self._files, java, libs)
-            try:
-                self._wait_until_ready(pid, timeout)
-            except BrokerError:
-                terminate(pid, STOP_TIMEOUT_S, kill_timeout=_KILL_TIMEOUT_S, what="the broker")
-                self.pid_path.unlink(missing_ok=True)
-                raise
-        logger.info("broker running (pid %d) on %s", pid, self.bootstrap)
-        return self.bootstrap
+            return launch(self._files, java, libs)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> bool:
         """Stop our broker; ``False`` if none ran (a stale pid file is removed)."""
@@ -343,11 +378,15 @@ class LocalBroker:
 
     def _write_config(self, security: BrokerSecurity | None) -> None:
         private_dir(self.data_dir)
+        node = self.node
         config = render_server_properties(
             data_dir=self.data_dir,
             port=self.port,
             controller_port=self.controller_port,
             security=security,
+            node_id=1 if node is None else node.node_id,
+            voters=None if node is None else node.voters,
+            replication=1 if node is None else node.replication,
         )
         write_private(self.config_path, config)
         if security is not None:
@@ -361,7 +400,10 @@ class LocalBroker:
         write_private(self.log4j_path, LOG4J2_XML)
 
     def _cluster_id_to_format(self) -> str:
-        """The kept id if it is of the wanted kind (a demo id for a demo broker)."""
+        """The kept id if it is of the wanted kind (a demo id for a demo broker); a
+        cluster's node takes the cluster's."""
+        if self.node is not None:
+            return self.node.cluster_id
         try:
             kept: str | None = self.cluster_id_path.read_text().strip()
         except FileNotFoundError:

@@ -41,19 +41,27 @@ def render_server_properties(
     host: str = LOOPBACK,
     node_id: int = 1,
     security: BrokerSecurity | None = None,
+    voters: str | None = None,
+    replication: int = 1,
 ) -> str:
-    """The ``server.properties`` of a single-node KRaft broker and controller.
+    """The ``server.properties`` of a KRaft node that is both broker and controller.
 
-    Plaintext, or with ``security`` TLS on every listener (no plaintext listener is
-    left), SASL/SCRAM for clients, SASL/PLAIN between broker and controller, and ACLs
-    enforced by the StandardAuthorizer. Pure so it can be tested without Java.
+    Alone (``voters`` None, ``replication`` 1), or one node of a local cluster whose
+    controller quorum is ``voters`` (``id@host:port,...``) and whose internal and default
+    topics get ``replication`` replicas with :func:`min_insync_replicas` of them
+    required for a write. Plaintext, or with ``security`` TLS on every listener (no
+    plaintext listener is left), SASL/SCRAM for clients, SASL/PLAIN between broker and
+    controller, and ACLs enforced by the StandardAuthorizer. Pure so it can be tested
+    without Java.
     """
+    in_sync = str(min_insync_replicas(replication))
+    replicas = str(replication)
     client = SECURE_PROTOCOL if security else "PLAINTEXT"
     controller = SECURE_PROTOCOL if security else "PLAINTEXT"
     properties = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
-        "controller.quorum.voters": f"{node_id}@{host}:{controller_port}",
+        "controller.quorum.voters": voters or f"{node_id}@{host}:{controller_port}",
         "controller.listener.names": "CONTROLLER",
         "listeners": f"{client}://{host}:{port},CONTROLLER://{host}:{controller_port}",
         "advertised.listeners": f"{client}://{host}:{port}",
@@ -63,16 +71,31 @@ def render_server_properties(
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "auto.create.topics.enable": "false",
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas,
+        "transaction.state.log.min.isr": in_sync,
+        "share.coordinator.state.topic.replication.factor": replicas,
+        "share.coordinator.state.topic.min.isr": in_sync,
         "group.initial.rebalance.delay.ms": "0",
     }
+    if replication > 1:
+        properties["default.replication.factor"] = replicas
+        properties["min.insync.replicas"] = in_sync
     lines = ["# Written by databus on every start of the local broker; edits are lost."]
     lines += [f"{key}={_escape_property(value)}" for key, value in properties.items()]
     return "\n".join(lines) + "\n"
+
+
+#: From this many replicas on, a write needs :data:`QUORUM_IN_SYNC` of them.
+QUORUM_REPLICAS = 3
+QUORUM_IN_SYNC = 2
+
+
+def min_insync_replicas(replication: int) -> int:
+    """How many replicas must have a write before ``acks=all`` succeeds: 2 of 3 (one
+    broker may be down and nothing acknowledged is lost), 1 below 3 replicas (with 2, a
+    second required replica would stop every write when one broker is down)."""
+    return QUORUM_IN_SYNC if replication >= QUORUM_REPLICAS else 1
 
 
 def _escape_property(value: str) -> str:
