@@ -157,7 +157,7 @@ def naive_app(settings: Settings, policy: Policy, app_id: str, data_dir: Path) -
         store="rocksdb://",
         datadir=str(data_dir),
         topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
+        topic_replication_factor=settings.replication_factor or 1,
         topic_allow_declare=True,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",

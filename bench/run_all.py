@@ -119,7 +119,7 @@ async def create_topic(settings: Settings, topic: str, partitions: int) -> None:
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topic, partitions, settings.replication_factor)])
+        await admin.create_topics([NewTopic(topic, partitions, settings.replication_factor or 1)])
     finally:
         await admin.close()
 

@@ -90,7 +90,12 @@ class Settings(BaseSettings):
     partitions: int = Field(
         default=12, ge=1, description="Partition count shared by every person-keyed topic."
     )
-    replication_factor: int = Field(default=1, ge=1, description="Replication factor.")
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas of every topic; default: the cluster's own (3 on 3 brokers or "
+        "more, else one per broker), with min.insync.replicas=2 from 3 replicas.",
+    )
     policy_file: Path | None = Field(
         default=None, description="Decision policy TOML; default: the packaged DOMAIN.md values."
     )

@@ -16,7 +16,7 @@ from databus.governance.grant_files import display
 from databus.governance.strimzi import render_users
 from databus.governance.views import catalog_with_views, configured_grants
 from databus.ops.acls import apply_access
-from databus.ops.topics import render_strimzi
+from databus.ops.topics import DEFAULT_REPLICATION, render_strimzi
 from databus.settings import Settings
 
 USERS_FILE = "kafka-users.yaml"
@@ -156,7 +156,9 @@ def render(
     topics = render_strimzi(
         cluster=cluster,
         partitions=partitions or settings.partitions,
-        replication_factor=replication_factor or settings.replication_factor,
+        replication_factor=(
+            replication_factor or settings.replication_factor or DEFAULT_REPLICATION
+        ),
         catalog=catalog_with_views(grants, CATALOG),
     )
     output_dir.mkdir(parents=True, exist_ok=True)

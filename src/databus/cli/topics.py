@@ -7,7 +7,7 @@ import asyncio
 import click
 
 from databus.governance.views import configured_catalog
-from databus.ops.topics import apply_topics, render_strimzi
+from databus.ops.topics import DEFAULT_REPLICATION, apply_topics, render_strimzi
 from databus.settings import Settings
 
 
@@ -54,7 +54,7 @@ def apply(settings: Settings) -> None:
 @click.option(
     "--replication-factor",
     type=click.IntRange(min=1),
-    help="Replicas of every topic (default: DATABUS_REPLICATION_FACTOR).",
+    help="Replicas of every topic (default: DATABUS_REPLICATION_FACTOR, else 3).",
 )
 @click.pass_obj
 def render(
@@ -71,7 +71,9 @@ def render(
         render_strimzi(
             cluster=cluster,
             partitions=partitions or settings.partitions,
-            replication_factor=replication_factor or settings.replication_factor,
+            replication_factor=(
+                replication_factor or settings.replication_factor or DEFAULT_REPLICATION
+            ),
             catalog=configured_catalog(settings),
         ),
         nl=False,

@@ -15,6 +15,7 @@ from databus.governance.operations import operation_record, record_operation
 from databus.metrics import DEFAULT_HOST
 from databus.ops.data_dirs import take_data_dir, take_free_slot
 from databus.ops.private_files import PRIVATE_UMASK, make_tree_private
+from databus.ops.topics import cluster_replication
 from databus.records.audit import OperationAction
 from databus.rules import load_policy
 from databus.sandbox import on_demo_broker
@@ -73,6 +74,8 @@ def worker(
     from databus.streams.table import STORE_SCHEME  # noqa: PLC0415
     from databus.streams.worker import run_worker  # noqa: PLC0415
 
+    # Before the data dir: a worker that cannot reach Kafka says so, and takes no slot.
+    replication = asyncio.run(cluster_replication(settings))
     # One directory per running worker (RocksDB lets one process open a table); the
     # lock is held until this process ends.
     held = take_data_dir(data_dir) if data_dir else take_free_slot(settings.state_dir)
@@ -81,6 +84,7 @@ def worker(
     make_tree_private(datadir)
     os.umask(PRIVATE_UMASK)
     options = EngineOptions(
+        replication_factor=replication,
         store="memory://" if memory_store else f"{STORE_SCHEME}://",
         datadir=datadir,
         web_port=web_port,

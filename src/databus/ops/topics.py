@@ -21,6 +21,7 @@ from aiokafka.errors import for_code
 
 from databus.catalog import CATALOG, Catalog, Dataset
 from databus.errors import DatabusError, TopicLayoutError
+from databus.ops.broker_config import min_insync_replicas
 from databus.settings import Settings
 
 #: How long ``apply`` waits for topics it created to show in the cluster metadata.
@@ -49,11 +50,40 @@ class TopicSpec:
     config: Mapping[str, str]
 
 
+#: Replicas of a topic when the cluster has enough brokers and no one says otherwise.
+DEFAULT_REPLICATION = 3
+
+
 def topic_spec(dataset: Dataset, partitions: int, replication_factor: int) -> TopicSpec:
-    """The topic a dataset needs, given the partition count shared by co-partitioned topics."""
-    return TopicSpec(
-        dataset.topic, dataset.partitions(partitions), replication_factor, dataset.topic_config()
+    """The topic a dataset needs, given the partition count shared by co-partitioned topics.
+
+    From 3 replicas on, a write needs 2 of them (``min.insync.replicas``): with
+    ``acks=all`` nothing acknowledged is lost when one broker fails."""
+    config = dataset.topic_config()
+    in_sync = min_insync_replicas(replication_factor)
+    if in_sync > 1:
+        config = {**config, "min.insync.replicas": str(in_sync)}
+    return TopicSpec(dataset.topic, dataset.partitions(partitions), replication_factor, config)
+
+
+async def cluster_replication(settings: Settings, admin: AIOKafkaAdminClient | None = None) -> int:
+    """The replication factor topics get: the setting, or 3 on a cluster of 3 brokers or
+    more (one per broker below that)."""
+    if settings.replication_factor is not None:
+        return settings.replication_factor
+    own = admin is None
+    client = admin or AIOKafkaAdminClient(
+        **settings.kafka_client_options(), client_id=f"{settings.client_id}-admin"
     )
+    if own:
+        await client.start()
+    try:
+        cluster = await client.describe_cluster()
+    finally:
+        if own:
+            await client.close()
+    brokers = len(cluster.get("brokers", ())) or 1
+    return min(DEFAULT_REPLICATION, brokers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +108,9 @@ async def apply_topics(
     try:
         existing = await _describe(admin, [d.topic for d in wanted])
         _refuse_layout_conflicts(wanted, existing, settings.partitions)
+        replication = await cluster_replication(settings, admin)
         changes = [
-            await _apply_one(admin, dataset, existing.get(dataset.topic), settings)
+            await _apply_one(admin, dataset, existing.get(dataset.topic), settings, replication)
             for dataset in wanted
         ]
         await _wait_until_visible(admin, [c.topic for c in changes if c.action == "created"])
@@ -108,9 +139,13 @@ def _refuse_layout_conflicts(
 
 
 async def _apply_one(
-    admin: AIOKafkaAdminClient, dataset: Dataset, current: _Existing | None, settings: Settings
+    admin: AIOKafkaAdminClient,
+    dataset: Dataset,
+    current: _Existing | None,
+    settings: Settings,
+    replication: int,
 ) -> TopicChange:
-    spec = topic_spec(dataset, settings.partitions, settings.replication_factor)
+    spec = topic_spec(dataset, settings.partitions, replication)
     wanted_config = dict(spec.config)
     if current is None:
         response = await admin.create_topics(

@@ -71,6 +71,9 @@ class EngineOptions:
     """Whether the brokers are a demo broker (databus.sandbox); None: ask them."""
     batch_path: bool = True
     """Take fetches straight from the consumer (``at_least_once`` only); see the module."""
+    replication_factor: int = 1
+    """Replicas of the topics the worker creates itself (its changelog, Faust's leader
+    topic): the cluster's (:func:`databus.ops.topics.cluster_replication`)."""
 
     @property
     def uses_batch_path(self) -> bool:
@@ -120,7 +123,7 @@ class DecisionEngine:
             "store": self.options.store,
             "processing_guarantee": self.options.processing_guarantee,
             "topic_partitions": settings.partitions,
-            "topic_replication_factor": settings.replication_factor,
+            "topic_replication_factor": self.options.replication_factor,
             "topic_allow_declare": True,
             "consumer_auto_offset_reset": "earliest",
             # Keys and values are our own bytes everywhere (topics and the table).
