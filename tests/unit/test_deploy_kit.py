@@ -30,6 +30,7 @@ from databus import metrics
 from databus.catalog import CATALOG
 from databus.cli import main
 from databus.governance.views import configured_catalog
+from databus.ops.broker_config import min_insync_replicas
 from databus.sandbox import is_demo_cluster
 from databus.settings import Settings
 
@@ -445,27 +446,53 @@ def test_compose_settings_are_databus_settings() -> None:
         assert unknown == set(), name
 
 
+KAFKA_NODES = ("kafka", "kafka-2", "kafka-3")
+
+
 def test_compose_kafka_serves_the_host_and_the_containers() -> None:
     spec = compose()
-    kafka = spec["services"]["kafka"]
-    assert kafka["ports"] == ["127.0.0.1:9092:9092"]
-    advertised = dict(
-        listener.split("://")
-        for listener in kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
-    )
-    assert advertised["PLAINTEXT"] == "127.0.0.1:9092"
-    protocols = dict(
-        p.split(":")
-        for p in kafka["environment"]["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
-    )
-    listeners = {
-        entry.split("://")[0] for entry in kafka["environment"]["KAFKA_LISTENERS"].split(",")
-    }
-    assert set(advertised) <= listeners <= set(protocols)
+    internal = []
+    for number, name in enumerate(KAFKA_NODES):
+        kafka = spec["services"][name]
+        host_port = 9092 + 2 * number  # as `databus broker start --nodes 3` lays them out
+        assert kafka["ports"] == [f"127.0.0.1:{host_port}:{host_port}"], name
+        environment = kafka["environment"]
+        assert environment["BROKER_HOST_PORT"] == host_port, "the healthcheck's port"
+        advertised = dict(
+            listener.split("://")
+            for listener in environment["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        )
+        assert advertised["PLAINTEXT"] == f"127.0.0.1:{host_port}"
+        assert advertised["INTERNAL"] == f"{name}:29092"
+        internal.append(advertised["INTERNAL"])
+        protocols = dict(
+            p.split(":") for p in environment["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
+        )
+        listeners = {entry.split("://")[0] for entry in environment["KAFKA_LISTENERS"].split(",")}
+        assert set(advertised) <= listeners <= set(protocols)
+        assert environment["KAFKA_NODE_ID"] == number + 1
     for name, service in databus_services().items():
         bootstrap = service["environment"]["DATABUS_BOOTSTRAP_SERVERS"]
-        assert bootstrap in advertised.values(), name
-        assert bootstrap.startswith("kafka:"), name
+        assert bootstrap == ",".join(internal), name
+
+
+def test_compose_kafka_is_a_three_node_cluster_that_loses_nothing_with_one_down() -> None:
+    """The same guarantees as `databus broker start --nodes 3` and the Strimzi topics."""
+    spec = compose()
+    environments = [spec["services"][name]["environment"] for name in KAFKA_NODES]
+    voters = {e["KAFKA_CONTROLLER_QUORUM_VOTERS"] for e in environments}
+    assert voters == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert {e["CLUSTER_ID"] for e in environments} == {environments[0]["CLUSTER_ID"]}
+    for environment in environments:
+        assert environment["KAFKA_DEFAULT_REPLICATION_FACTOR"] == len(KAFKA_NODES)
+        assert environment["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == len(KAFKA_NODES)
+        assert environment["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == len(KAFKA_NODES)
+        in_sync = min_insync_replicas(len(KAFKA_NODES))
+        assert environment["KAFKA_MIN_INSYNC_REPLICAS"] == in_sync
+        assert environment["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == in_sync
+    for service in databus_services().values():
+        assert service["environment"]["DATABUS_REPLICATION_FACTOR"] == str(len(KAFKA_NODES))
+    assert {"kafka-data", "kafka-2-data", "kafka-3-data"} <= set(spec["volumes"])
 
 
 def test_compose_kafka_is_a_demo_broker() -> None:
