@@ -1,4 +1,9 @@
-"""`databus demo`, the README's main job, end to end (smaller than its default size)."""
+"""`databus demo`, the README's main job, end to end, at its default size.
+
+At 1,500 residents the worker always decided what the in-order replay decides; at the
+default 20,000 one run in three reported 1,191 reminders for the replay's 1,192 (a
+day's evidence overtaking a tick not fetched yet, streams/ordering.py). So the test
+runs the demo as `make demo` does and compares every decision kind with the replay."""
 
 from __future__ import annotations
 
@@ -20,9 +25,11 @@ from databus.sim import Province, SimulationConfig
 from tests.integration.bus import read_events
 from tests.replay import replay
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 DERIVED = [d.name for d in CATALOG if d.name.startswith("derived.")]
+#: `databus demo`'s defaults.
+SEED, RESIDENTS, DAYS = 7, 20_000, 400
 
 
 def _demo(state_dir: Path, cache_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -42,7 +49,8 @@ def test_demo_summary_matches_what_is_on_the_bus(tmp_path: Path, broker_settings
     kafka_cache_dir = broker_settings.cache_dir
     (web_port,) = free_ports(1)
     run = _demo(
-        tmp_path, kafka_cache_dir, "--residents", "1500", "--days", "120", "--seed", "11",
+        tmp_path, kafka_cache_dir, "--residents", str(RESIDENTS), "--days", str(DAYS),
+        "--seed", str(SEED),
         "--web-port", str(web_port), "--keep-running", "--json",
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
@@ -56,11 +64,12 @@ def test_demo_summary_matches_what_is_on_the_bus(tmp_path: Path, broker_settings
         assert {d: dict(c) for d, c in on_bus.items()} == summary["decisions"]
         # What the pure rules decide when they see the province strictly in order: the
         # worker reads topics at different speeds and must still decide the same.
-        decided, _, _ = replay(Province(SimulationConfig(seed=11, residents=1500, days=120)))
+        province = Province(SimulationConfig(seed=SEED, residents=RESIDENTS, days=DAYS))
+        decided, _, _ = replay(province)
         in_order: dict[str, Counter[str]] = {}
         for (dataset, kind, _), count in decided.items():
             in_order.setdefault(dataset, Counter())[kind] += count
-        assert on_bus == in_order
+        assert on_bus == in_order, {d: dict(c) for d, c in in_order.items()}
         assert sum(summary["decisions"]["derived.pension_status.v1"].values()) > 0
         sources = asyncio.run(read_events(settings, [d.name for d in CATALOG.sources()]))
         assert len(sources) == summary["published"] > 0
