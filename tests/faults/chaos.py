@@ -93,6 +93,13 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def dump_stacks(self) -> None:
+        """Ask the worker to log the stack of every task and thread (mode's SIGUSR1
+        handler), for a test that found it stuck."""
+        if self.alive() and self._process is not None:
+            os.kill(self._process.pid, signal.SIGUSR1)
+            time.sleep(3)
+
     def wipe(self) -> None:
         """Delete the worker's local state (its RocksDB databases)."""
         shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -238,8 +245,14 @@ async def wait_until_committed(
         if not worker.alive():
             raise AssertionError(f"the worker died by itself:\n{worker.log_tail()}")
         if time.monotonic() > deadline:
+            offsets = await admin.list_consumer_group_offsets(APP_ID, partitions=list(ends))
+            behind = {
+                f"{tp.topic}[{tp.partition}]": (offsets[tp].offset if tp in offsets else None, end)
+                for tp, end in sorted(ends.items())
+            }
+            await asyncio.to_thread(worker.dump_stacks)
             raise AssertionError(
-                f"the worker did not commit {sorted(ends.items())} within "
-                f"{CATCH_UP_LIMIT_S:.0f}s:\n{worker.log_tail()}"
+                f"the worker did not commit within {CATCH_UP_LIMIT_S:.0f}s (committed, end): "
+                f"{behind}\n{worker.log_tail(400)}"
             )
         await asyncio.sleep(0.05)
