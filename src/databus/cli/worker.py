@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,14 @@ def worker(
         session_timeout_s=session_timeout,
     )
     try:
-        run_worker(settings, load_policy(settings.policy_file), options, daily_ticks=daily_ticks)
+        run_worker(
+            settings,
+            load_policy(settings.policy_file),
+            options,
+            daily_ticks=daily_ticks,
+            # `databus -v worker`: Faust's own progress lines (rebalances, recovery) too.
+            loglevel=logging.getLevelName(min(logging.getLogger().level, logging.WARNING)),
+        )
     finally:
         held.release()
 
