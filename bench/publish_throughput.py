@@ -272,7 +272,7 @@ PROFILE_PARTS = (
     ("- `model_dump`", "pydantic/main.py", "model_dump"),
     ("- `Encoder.encode` (JSON, content id, headers)", "databus/wire.py", "encode"),
     (BATCHING, "databus/client/batching.py", "add"),
-    ("- murmur2", "databus/client/batching.py", "murmur2"),
+    ("- murmur2", "databus/partitioner.py", "murmur2"),
     ("- aiokafka `BatchBuilder.append`", "aiokafka/producer/message_accumulator.py", "append"),
 )
 

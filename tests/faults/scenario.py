@@ -23,9 +23,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from databus.catalog import CATALOG, CLOCK
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
+from databus.partitioner import default_partition
 from databus.records import ClockTick
 from databus.rules import Policy
 from databus.sim import AgencyRecord, Province, SimulationConfig

@@ -24,11 +24,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from databus.catalog import CATALOG, CLOCK
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.client.publisher import Publisher
 from databus.identity import ID_LIKE, Pseudonymizer, pseudonym_key_id
 from databus.ops.processes import free_ports
+from databus.partitioner import default_partition
 from databus.records import ElderlyAllowance, FraudAlert, PensionStatus, Rejected
 from databus.settings import Settings
 from databus.streams.admission import DEMO_KEY_ID

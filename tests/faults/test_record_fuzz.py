@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from databus.catalog import CATALOG, CLOCK, Dataset
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
+from databus.partitioner import default_partition
 from databus.records.base import LATEST
 from databus.rules import load_policy
 from databus.streams.clock import tick_id, tick_value

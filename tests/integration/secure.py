@@ -24,7 +24,6 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from databus.client.batching import default_partition
 from databus.client.publisher import Publisher
 from databus.governance.access import derive_access
 from databus.governance.grants import load_grants
@@ -34,6 +33,7 @@ from databus.ops.acls import apply_access
 from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.broker_security import ADMIN_USER
 from databus.ops.topics import apply_topics
+from databus.partitioner import default_partition
 from databus.settings import Settings
 from databus.wire import Message
 from tests.factories import make_citizen_id, sample_input

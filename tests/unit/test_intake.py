@@ -114,7 +114,7 @@ def test_ndjson_reader_keeps_blank_and_bom_lines(tmp_path: Path) -> None:
 def test_fast_murmur2_equals_kafkas() -> None:
     from aiokafka.partitioner import murmur2 as aiokafka_murmur2  # noqa: PLC0415
 
-    from databus.client.batching import murmur2  # noqa: PLC0415
+    from databus.partitioner import murmur2  # noqa: PLC0415
 
     # Kafka's UtilsTest vectors (signed Java ints), then aiokafka's implementation.
     vectors = {"21": -973932308, "foobar": -790332482, "abc": 479470107,

@@ -21,8 +21,8 @@ from typing import Final
 
 import orjson
 
-from databus.client.batching import default_partition
 from databus.identity import pseudonym_key_id
+from databus.partitioner import default_partition
 from databus.records.base import FUTURE_SKEW, Record
 from databus.settings import DEMO_PSEUDONYM_KEY
 

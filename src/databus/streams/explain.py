@@ -24,8 +24,8 @@ from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 from pydantic import BaseModel
 
 from databus.catalog import CATALOG, Catalog
-from databus.client.batching import default_partition
 from databus.errors import DecodeError
+from databus.partitioner import default_partition
 from databus.rules import PersonState
 from databus.settings import Settings
 from databus.streams.names import APP_ID, changelog_topic

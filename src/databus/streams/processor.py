@@ -29,9 +29,9 @@ from pydantic import ValidationError
 
 from databus import rules
 from databus.catalog import CATALOG, CLOCK, Catalog
-from databus.client.batching import default_partition
 from databus.errors import DecodeError
 from databus.identity import mask_id_like
+from databus.partitioner import default_partition
 from databus.records import ClockTick, Reason
 from databus.records.base import Record
 from databus.rules import Decision, Observation, PersonState, Policy, next_due, on_event, on_tick

@@ -18,7 +18,7 @@ import faust
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.types import TP
 
-from databus.client.batching import default_partition
+from databus.partitioner import default_partition
 from databus.streams.admission import RESERVED_PREFIX
 
 #: The store URL scheme registered (``faust.stores`` entry point) for :class:`PersonStore`.

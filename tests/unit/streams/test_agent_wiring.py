@@ -9,9 +9,9 @@ import orjson
 import pytest
 
 from databus.catalog import CATALOG, CLOCK
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
+from databus.partitioner import default_partition
 from databus.records import ClockTick
 from databus.rules import PersonState, load_policy
 from databus.settings import Settings

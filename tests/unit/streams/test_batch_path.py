@@ -14,9 +14,9 @@ from faust.types import TP
 from prometheus_client import REGISTRY
 
 from databus.catalog import CATALOG
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer
+from databus.partitioner import default_partition
 from databus.rules import PersonState, load_policy
 from databus.settings import Settings
 from databus.streams.admission import meta_key

@@ -14,9 +14,9 @@ import orjson
 import pytest
 
 from databus.catalog import CATALOG, CLOCK
-from databus.client.batching import default_partition
 from databus.client.intake import Intake
 from databus.identity import Pseudonymizer, pseudonym_key_id
+from databus.partitioner import default_partition
 from databus.rules import load_policy
 from databus.streams import processor as processor_module
 from databus.streams.admission import DEMO_KEY_ID, PartitionMeta, meta_key
