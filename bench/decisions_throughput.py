@@ -65,6 +65,7 @@ from databus.client.files import Line
 from databus.client.intake import Intake
 from databus.client.publisher import Publisher, producer_options
 from databus.identity import Pseudonymizer
+from databus.internals import kafka_client
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from databus.streams.names import changelog_topic
@@ -257,8 +258,10 @@ async def load_backlog(settings: Settings, pensioners: int, events: int) -> Back
 # --- Kafka helpers ----------------------------------------------------------------------
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
-    cluster = await consumer._client.fetch_all_metadata()
+async def topic_partitions(
+    consumer: AIOKafkaConsumer, topics: Sequence[str]
+) -> list[TopicPartition]:
+    cluster = await kafka_client(consumer).fetch_all_metadata()
     return [
         TopicPartition(topic, partition)
         for topic in topics
@@ -271,7 +274,7 @@ async def end_offsets(settings: Settings, topics: Sequence[str]) -> int:
     consumer = AIOKafkaConsumer(**settings.kafka_client_options())
     await consumer.start()
     try:
-        return sum((await consumer.end_offsets(await _partitions(consumer, topics))).values())
+        return sum((await consumer.end_offsets(await topic_partitions(consumer, topics))).values())
     finally:
         await consumer.stop()
 
@@ -281,7 +284,7 @@ async def behind(settings: Settings, group: str, topics: Sequence[str]) -> int:
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=group)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, topics)
+        partitions = await topic_partitions(consumer, topics)
         ends = await consumer.end_offsets(partitions)
         return sum([ends[tp] - (await consumer.committed(tp) or 0) for tp in partitions])
     finally:
@@ -293,7 +296,7 @@ async def write_window(settings: Settings, topic: str) -> tuple[float, float]:
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await _partitions(consumer, [topic])
+        partitions = await topic_partitions(consumer, [topic])
         consumer.assign(partitions)
         begins = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
@@ -351,7 +354,7 @@ def worker_process(
             process.wait(timeout=10)
 
 
-def _failed(workdir: Path, name: str, what: str) -> SystemExit:
+def failed_run(workdir: Path, name: str, what: str) -> SystemExit:
     tail = (workdir / f"{name}.log").read_text(errors="replace").splitlines()[-30:]
     return SystemExit(f"{name} {what}; the end of {workdir / name}.log:\n" + "\n".join(tail))
 
@@ -368,9 +371,9 @@ def wait_caught_up(
     deadline = time.monotonic() + WORKER_LIMIT_S
     while asyncio.run(behind(settings, group, topics)) > 0:
         if process.poll() is not None:
-            raise _failed(workdir, name, f"exited with {process.returncode}")
+            raise failed_run(workdir, name, f"exited with {process.returncode}")
         if time.monotonic() > deadline:
-            raise _failed(workdir, name, f"not caught up after {WORKER_LIMIT_S:.0f} s")
+            raise failed_run(workdir, name, f"not caught up after {WORKER_LIMIT_S:.0f} s")
         time.sleep(POLL_S)
 
 
@@ -401,7 +404,7 @@ def run_raw(settings: Settings, workdir: Path, app_id: str, backlog: Backlog) ->
     with worker_process(settings, workdir, app_id, "raw", "--app-id", app_id) as process:
         stdout, _ = process.communicate(timeout=WORKER_LIMIT_S)
         if process.returncode != 0:
-            raise _failed(workdir, app_id, f"exited with {process.returncode}")
+            raise failed_run(workdir, app_id, f"exited with {process.returncode}")
     timing = orjson.loads(stdout)
     decisions = asyncio.run(end_offsets(settings, DERIVED_TOPICS)) - before
     if timing["events"] != backlog.events:
@@ -502,7 +505,7 @@ async def paced_latency(
     arrived = arrivals.times
     collector: asyncio.Task[None] | None = None
     try:
-        partitions = await _partitions(consumer, [CATALOG.get(DECISIONS).topic])
+        partitions = await topic_partitions(consumer, [CATALOG.get(DECISIONS).topic])
         consumer.assign(partitions)
         await consumer.seek_to_end(*partitions)
         for tp in partitions:
@@ -645,9 +648,9 @@ def profile_engine(
         try:
             process.wait(timeout=WORKER_LIMIT_S)
         except subprocess.TimeoutExpired:
-            raise _failed(workdir, app_id, "did not finish its profile") from None
+            raise failed_run(workdir, app_id, "did not finish its profile") from None
     if not out.exists():
-        raise _failed(workdir, app_id, "wrote no profile")
+        raise failed_run(workdir, app_id, "wrote no profile")
     meta = orjson.loads(out.with_suffix(".json").read_bytes())
     if keep is not None:
         keep.write_bytes(out.read_bytes())

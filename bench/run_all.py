@@ -173,7 +173,7 @@ async def raw_consume(settings: Settings, records: int) -> float:
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await dec._partitions(consumer, [PERF_TOPIC])
+        partitions = await dec.topic_partitions(consumer, [PERF_TOPIC])
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         seen = 0
@@ -268,7 +268,7 @@ def run_quix(settings: Settings, workdir: Path, app_id: str, backlog: dec.Backlo
             timeout=dec.WORKER_LIMIT_S * 2, check=False,
         )  # fmt: skip
     if process.returncode != 0 or not out.exists():
-        raise dec._failed(workdir, app_id, f"exited with {process.returncode}")
+        raise dec.failed_run(workdir, app_id, f"exited with {process.returncode}")
     timing = orjson.loads(out.read_bytes())
     decisions = asyncio.run(dec.end_offsets(settings, dec.DERIVED_TOPICS)) - before
     return dec.Run(

@@ -26,6 +26,7 @@ from databus.catalog import CATALOG, DLQ
 from databus.client.files import read_lines
 from databus.client.intake import Intake
 from databus.identity import ID_LIKE, Pseudonymizer, contains_id_number
+from databus.internals import kafka_client
 from databus.records import Rejected
 from databus.settings import Settings
 from databus.wire import Rejection
@@ -92,7 +93,7 @@ async def _end_offsets(settings: Settings) -> dict[TopicPartition, int]:
             for p in sorted(consumer.partitions_for_topic(dataset.topic) or ())
         ]
         if not partitions:  # metadata not loaded yet
-            await consumer._client.force_metadata_update()
+            await kafka_client(consumer).force_metadata_update()
             partitions = [
                 TopicPartition(dataset.topic, p)
                 for dataset in CATALOG.sources()

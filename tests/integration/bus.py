@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
 from databus.client.subscriber import Subscriber
+from databus.internals import kafka_client
 from databus.settings import Settings
 from databus.wire import Event
 
@@ -31,7 +32,7 @@ async def read_records(settings: Settings, topics: Sequence[str]) -> list[Consum
     )
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
+        cluster = await kafka_client(consumer).fetch_all_metadata()
         partitions = [
             TopicPartition(topic, p)
             for topic in topics

@@ -29,6 +29,7 @@ from databus.governance.access import derive_access
 from databus.governance.grants import load_grants
 from databus.governance.views import catalog_with_views
 from databus.identity import Pseudonymizer
+from databus.internals import kafka_client
 from databus.ops.acls import apply_access
 from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.broker_security import ADMIN_USER
@@ -208,7 +209,7 @@ async def read_topic(settings: Settings, topic: str) -> list[Record]:
     )
     await consumer.start()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
+        cluster = await kafka_client(consumer).fetch_all_metadata()
         numbers = sorted(cluster.partitions_for_topic(topic) or ())
         partitions = [TopicPartition(topic, p) for p in numbers]
         consumer.assign(partitions)

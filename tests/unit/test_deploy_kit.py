@@ -46,7 +46,8 @@ RULES_YAML = K8S / "prometheus-rules.yaml"
 
 def _declared(kind: type) -> set[str]:
     """Names of the metrics of ``kind`` that src/databus/metrics.py declares."""
-    return {value._name for value in vars(metrics).values() if isinstance(value, kind)}
+    declared = [value for value in vars(metrics).values() if isinstance(value, kind)]
+    return {family.name for value in declared for family in value.describe()}
 
 
 #: The metrics the publishers and workers export (src/databus/metrics.py), by type.

@@ -18,6 +18,7 @@ from databus.catalog import CATALOG, Catalog
 from databus.client.lifecycle import Startable
 from databus.client.topics import require_topics
 from databus.errors import AccessDeniedError, DecodeError
+from databus.internals import kafka_client
 from databus.settings import Settings
 from databus.wire import Event, decode
 
@@ -65,7 +66,7 @@ class Subscriber(Startable):
         await self._consumer.start()
         try:
             cluster = await require_topics(
-                self._consumer._client, self._topics, self.settings, access="read"
+                kafka_client(self._consumer), self._topics, self.settings, access="read"
             )
         except BaseException:
             await self._consumer.stop()

@@ -13,6 +13,7 @@ from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import KafkaError
 
 from databus.errors import AccessDeniedError, MissingTopicError
+from databus.internals import update_metadata
 from databus.settings import Settings
 
 _HINTS = {
@@ -28,7 +29,7 @@ async def require_topics(
     """Metadata of ``topics`` (an aiokafka client's); an error naming the topic if one
     is missing or this user may not use it."""
     cluster = ClusterMetadata()
-    if not await client._metadata_update(cluster, list(topics)):
+    if not await update_metadata(client, cluster, topics):
         raise KafkaError(f"no broker of {settings.bootstrap_servers} answered")
     user = settings.principal()
     denied = sorted(set(topics) & cluster.unauthorized_topics)

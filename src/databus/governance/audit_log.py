@@ -38,6 +38,7 @@ from databus.governance.crosscheck import (
     needed_sources,
 )
 from databus.governance.grants import SHARE_PREFIX
+from databus.internals import kafka_client
 from databus.settings import Settings
 
 _FETCH_TIMEOUT_MS = 1000
@@ -106,7 +107,7 @@ def _consumer(settings: Settings, suffix: str) -> AIOKafkaConsumer:
 
 
 async def _partitions_of(consumer: AIOKafkaConsumer, topic: str, settings: Settings) -> list[int]:
-    cluster = await consumer._client.fetch_all_metadata()
+    cluster = await kafka_client(consumer).fetch_all_metadata()
     numbers = cluster.partitions_for_topic(topic)
     if not numbers:
         raise MissingTopicError(
@@ -279,7 +280,7 @@ async def _read_shares(
     consumer: AIOKafkaConsumer, settings: Settings
 ) -> dict[tuple[str, int], ShareLog]:
     """Every partition of every share topic: ce_id, fields and timestamp of each message."""
-    cluster = await consumer._client.fetch_all_metadata()
+    cluster = await kafka_client(consumer).fetch_all_metadata()
     partitions = [
         TopicPartition(topic, number)
         for topic in sorted(cluster.topics())
@@ -310,7 +311,7 @@ async def _read_sources(
     needed: Mapping[tuple[str, int], Iterable[int]],
 ) -> dict[tuple[str, int], SourceLog]:
     """The ce_id at each needed offset of the source partitions (only that range read)."""
-    cluster = await consumer._client.fetch_all_metadata()
+    cluster = await kafka_client(consumer).fetch_all_metadata()
     unseen = sorted({t for t, _ in needed if t in CATALOG and t not in cluster.topics()})
     if unseen:
         raise AuditReadError(

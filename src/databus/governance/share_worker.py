@@ -36,6 +36,7 @@ from databus.governance.operations import operation_record, record_operation
 from databus.governance.partition_writer import SHARE_APP_ID, PartitionWriter
 from databus.governance.projector import Projector, foreign_audit_letter
 from databus.governance.watch import GrantsWatcher
+from databus.internals import kafka_client
 from databus.records.audit import OperationAudit
 from databus.settings import Settings
 
@@ -187,7 +188,7 @@ class ShareWorker:
 
     async def _missing_topics(self, projector: Projector | None = None) -> list[str]:
         wanted = [*(projector or self._projector).share_topics, AUDIT.topic, DLQ.topic]
-        cluster = await self._consumer._client.fetch_all_metadata()
+        cluster = await kafka_client(self._consumer).fetch_all_metadata()
         return [topic for topic in wanted if topic not in cluster.topics()]
 
     def _count_grants(self) -> None:

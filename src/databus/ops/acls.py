@@ -33,6 +33,7 @@ from aiokafka.errors import for_code
 from databus.errors import AccessError
 from databus.governance.access import Acl, Principal, declared_acls
 from databus.governance.operations import operation_record, record_operation
+from databus.internals import send_admin_request
 from databus.ops import kafka_protocol as kp
 from databus.ops.broker_security import env_file_text, new_password, write_private
 from databus.records.audit import OperationAudit
@@ -189,7 +190,7 @@ class SecurityAdmin:
         await self._admin.close()
 
     async def _send(self, request: Any) -> dict[str, Any]:
-        return kp.as_dict(await self._admin._send_request(request))
+        return kp.as_dict(await send_admin_request(self._admin, request))
 
     async def scram_users(self) -> set[str]:
         """Users with a SCRAM credential."""

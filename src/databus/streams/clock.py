@@ -29,6 +29,7 @@ from pydantic import ValidationError
 from databus.catalog import CLOCK
 from databus.client.publisher import producer_options
 from databus.client.topics import require_topics
+from databus.internals import kafka_client
 from databus.records import ClockTick
 from databus.settings import Settings
 from databus.wire import Encoder
@@ -134,7 +135,9 @@ async def last_tick(settings: Settings) -> dt.date | None:
     )
     try:
         await consumer.start()
-        cluster = await require_topics(consumer._client, [CLOCK.topic], settings, access="read")
+        cluster = await require_topics(
+            kafka_client(consumer), [CLOCK.topic], settings, access="read"
+        )
         numbers = sorted(cluster.partitions_for_topic(CLOCK.topic) or ())
         partitions = [TopicPartition(CLOCK.topic, p) for p in numbers]
         consumer.assign(partitions)

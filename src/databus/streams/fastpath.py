@@ -27,6 +27,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from databus import metrics
+from databus.internals import service_stopped, set_fetch_wait
 from databus.streams.ordering import PartitionOrder
 from databus.streams.web import operator_web
 
@@ -63,8 +64,7 @@ class _BatchingThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it builds its fetcher.
-        consumer._fetch_min_bytes = FETCH_MIN_BYTES
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        set_fetch_wait(consumer, min_bytes=FETCH_MIN_BYTES, max_wait_ms=FETCH_MAX_WAIT_MS)
         return consumer
 
 
@@ -107,7 +107,7 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return
         self._order = order = PartitionOrder(sorted(handler.topics), handler.barriers)
         self._forget()
-        fetcher_stopped = fetcher._stopped.is_set
+        fetcher_stopped = service_stopped(fetcher)
         pending: set[asyncio.Task[None]] = set()
         try:
             while not (self._stopped.is_set() or fetcher_stopped()):
