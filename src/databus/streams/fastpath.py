@@ -146,7 +146,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
             self._forget()
             await self.perform_seek()
             return None
-        for tp, batch in (await self._claim(handler, records, active)).items():
+        generation = self.app.consumer_generation_id
+        claimed = await self._claim(handler, records, active)
+        if self._moved_since(generation):
+            # A rebalance began while other topics' records were handed to Faust: these
+            # are of partitions this worker may no longer hold, and were forgotten with
+            # them; the new assignment reads from the committed offsets.
+            return None
+        for tp, batch in claimed.items():
             self._fetched(tp, batch)
             order.add(tp, batch)
         if not order.buffered():
@@ -192,13 +199,14 @@ class BatchConsumer(faust_aiokafka.Consumer):
             return [tp for t in barriers if (tp := TP(t, partition)) in assigned]
 
         caught_up = await self._caught_up(order, sources_of, barriers_of)
+        if self._moved_since(generation):
+            return None  # a rebalance began meanwhile and forgot the buffers
         records, spans = order.take(sources_of, caught_up.__contains__, barriers=barriers_of)
         if not records:
             return None
         first = {}
         for tp, (start, last) in spans.items():
-            released = self._released_to.get(tp)
-            first[tp] = start if released is None else released + 1
+            first[tp] = first_to_acknowledge(self._released_to.get(tp), start)
             self._released_to[tp] = last
         delivery = await handler.handle(records)
 
@@ -243,6 +251,10 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 caught_up.add(tp)
         return caught_up
 
+    def _moved_since(self, generation: int) -> bool:
+        """Whether a rebalance has begun (or ended) since ``generation`` was read."""
+        return not self.flow_active or self.app.consumer_generation_id != generation
+
     def _ack_range(self, tp: TP, first: int, last: int) -> None:
         """Acknowledge every offset from ``first`` to the batch's last record: offsets
         with no record between them (transaction markers) are acknowledged as Faust's
@@ -271,6 +283,19 @@ class BatchConsumer(faust_aiokafka.Consumer):
         if commit_every is not None and self._n_acked >= commit_every:
             self._n_acked = 0
             await self.commit()
+
+
+def first_to_acknowledge(released: int | None, start: int) -> int:
+    """The first offset a release of a partition acknowledges, whose first record is at
+    ``start``: right after the partition's previous release (``released``), so that
+    offsets with no record in between (transaction markers) are acknowledged too; but
+    ``start`` itself when the consumer has gone back to it (a seek to the committed
+    offset), so that records read again are acknowledged again. Acknowledging from the
+    old ``released`` then would leave the re-read records unacknowledged, and the
+    partition's commit stuck below them for good."""
+    if released is None or released >= start:
+        return start
+    return released + 1
 
 
 class BatchTransport(faust_aiokafka.Transport):

@@ -21,7 +21,7 @@ from databus.rules import PersonState, load_policy
 from databus.settings import Settings
 from databus.streams.admission import meta_key
 from databus.streams.app import DecisionEngine, EngineOptions
-from databus.streams.fastpath import BatchConsumer
+from databus.streams.fastpath import BatchConsumer, first_to_acknowledge
 from databus.wire import Message
 from tests.factories import make_citizen_id, sample_input
 
@@ -147,3 +147,32 @@ def test_acknowledging_a_fetch_covers_gaps_and_skips_committed_offsets() -> None
     BatchConsumer._ack_range(consumer, tp, 14, 17)  # overlapping: counted once
     assert consumer._acked[tp] == [12, 13, 14, 15, 16, 17]
     assert consumer._n_acked == 6
+
+
+@pytest.mark.parametrize(
+    ("released", "start", "first"),
+    [
+        (None, 5, 5),  # the partition's first release
+        (4, 5, 5),  # the next record
+        (3, 7, 4),  # offsets 4-6 hold no record (transaction markers): acknowledged too
+        (20, 10, 10),  # the consumer went back to offset 10 (a seek): ack from there
+        (10, 10, 10),  # the same record read again
+    ],
+)
+def test_a_release_acknowledges_from_the_previous_one_unless_the_consumer_went_back(
+    released: int | None, start: int, first: int
+) -> None:
+    assert first_to_acknowledge(released, start) == first
+
+
+def test_records_read_again_after_a_seek_back_are_acknowledged_again() -> None:
+    """Before: a batch released just before a rebalance was never acknowledged; read
+    again from the committed offset, it was acknowledged only after the old release's
+    last offset, so the partition's commit stayed below it for good (a kill test in CI
+    saw a worker commit nothing for 180 s)."""
+    tp = TP("health.hospital_visit.v1", 0)
+    consumer = _consumer(committed=100)
+    released = 149  # offsets 100-149 released; their delivery was never acknowledged
+    start, last = 100, 149  # read again after the seek to the committed offset
+    BatchConsumer._ack_range(consumer, tp, first_to_acknowledge(released, start), last)
+    assert consumer._acked[tp] == list(range(100, 150))
