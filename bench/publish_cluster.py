@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
                     rates[name].append(args.records / timing.wall)
                     log(f"round {round_number + 1}: {name} {rates[name][-1]:,.0f} records/s")
     ratios = [c / o for c, o in zip(rates["three brokers"], rates["one broker"], strict=True)]
-    print(f"Measured with `{command}` on {', '.join(machine())}; Kafka {KAFKA_VERSION}.\n")
+    print(f"Measured with `{command}`, Kafka {KAFKA_VERSION}, on:\n")
+    print("\n".join(machine()) + "\n")
     print("| target | records/s per round | median |")
     print("|---|---|---|")
     for name, values in rates.items():
