@@ -11,7 +11,6 @@ the changelog partition and the local database follow the key: murmur2 of the ra
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import faust
@@ -67,8 +66,10 @@ class PersonStore(RocksDBStore):
         for partition in sorted({tp.partition for tp in active_tps if tp.topic in mine}):
             db = self._db_for_partition(partition)
             # One pass over the keys (RocksDB's estimate-num-keys counts every version
-            # still in a memtable: 99,299 "persons" for 20,000 residents).
-            persons[partition] = await asyncio.to_thread(self._count_persons, db)
+            # still in a memtable: 99,299 "persons" for 20,000 residents), on the event
+            # loop: nothing is processed before recovery completes anyway, and counting
+            # in a thread (asyncio.to_thread) hung the recovery after a restart.
+            persons[partition] = self._count_persons(db)
         # Exactly the active partitions: one that became a standby copy is not revoked.
         self._persons = persons
 
