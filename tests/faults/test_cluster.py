@@ -12,6 +12,7 @@ up until it is back in every partition's in-sync replicas.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import signal
 import time
@@ -31,15 +32,25 @@ from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.cluster import LocalCluster
 from databus.ops.processes import port_is_free
 from databus.ops.topics import apply_topics
+from databus.rules import load_policy
 from databus.settings import Settings
+from databus.sim import SimulationConfig
 from databus.wire import Message
 from tests.conftest import TEST_KEY
+from tests.faults.chaos import WorkerProcess, drive
 from tests.faults.conftest import Note
+from tests.faults.scenario import DERIVED, build_scenario, decide_in_memory, facts_of
 from tests.faults.test_broker_restart import DATASET, RECORDS, _ce_ids, _records
+from tests.integration.bus import read_events
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
 
 NODES = 3
+#: The kill test's province (about 100,000 events, some 30 s of work for one worker).
+PROVINCE = SimulationConfig(seed=7, residents=40_000, days=60, start=dt.date(2025, 1, 1))
+#: The leader is killed this long after the scenario starts, restarted this long after.
+KILL_AT_S = 8.0
+DOWN_S = 10.0
 KILL_AFTER = IN_FLIGHT
 ISR_LIMIT_S = 120.0
 
@@ -179,3 +190,47 @@ def test_killing_a_partition_leader_mid_publish_loses_nothing(
     figures("publish_s", round(ended - started, 1))
     figures("killed_after_s", round(killed_at[0] - started, 1))
     figures("back_in_sync_s", round(back_in_sync, 1))
+
+
+def test_a_worker_rides_out_a_killed_leader_and_its_return(tmp_path: Path, figures: Note) -> None:
+    """The decision worker on the cluster while the leader of partition 0 of a source
+    topic is SIGKILLed mid-scenario and started again 10 s later: no decision is lost
+    or changed; duplicates (at-least-once) are counted."""
+    partitions = 4
+    scenario = build_scenario(PROVINCE, TEST_KEY, partitions, block_days=10)
+    expected = decide_in_memory(scenario, partitions, load_policy())
+    with _own_cluster(tmp_path) as (cluster, settings):
+        victim = _leader(cluster, settings)
+        worker = WorkerProcess(settings, tmp_path / "worker", tmp_path / "worker.log")
+        outage: dict[str, float] = {}
+
+        async def kill_and_restart() -> None:
+            await asyncio.sleep(KILL_AT_S)
+            pid = victim.status().pid
+            assert pid is not None
+            os.kill(pid, signal.SIGKILL)
+            outage["killed"] = time.monotonic()
+            await asyncio.sleep(DOWN_S)
+            await asyncio.to_thread(victim.start)
+            outage["back"] = time.monotonic()
+
+        async def run() -> float:
+            started = time.monotonic()
+            chaos = asyncio.create_task(kill_and_restart())
+            report = await drive(settings, scenario, worker, [])
+            await chaos
+            assert report.worker_starts == 1, "the worker never had to be restarted"
+            return started + report.seconds
+
+        ended = asyncio.run(run())
+        assert outage["back"] < ended, "the scenario ended before the broker came back"
+        events = asyncio.run(read_events(settings, DERIVED, idle=3))
+    raw = [(e.envelope.id, e.envelope.type, e.record) for e in events]
+    decided = facts_of(raw)
+    missing = sorted(set(expected) - set(decided))
+    assert not missing, f"{len(missing)} decisions lost, e.g. {missing[:3]}"
+    assert decided == expected
+    figures("worker_events", scenario.events)
+    figures("worker_decisions", len(decided))
+    figures("worker_duplicates", len(raw) - len(decided))
+    figures("worker_broker_down_s", round(outage["back"] - outage["killed"], 1))
