@@ -24,9 +24,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from databus.ops.broker import LocalBroker
-from databus.ops.cluster import LocalCluster
+from databus.ops.cluster import PORT_STEP, LocalCluster
 from databus.ops.kafka_dist import KAFKA_VERSION
-from databus.ops.processes import free_ports, port_is_free
+from databus.ops.processes import free_port_run, free_ports
 from databus.ops.topics import apply_topics
 from databus.settings import Settings
 from publish_throughput import (
@@ -50,10 +50,7 @@ def single(state_dir: Path) -> Iterator[str]:
 
 @contextmanager
 def cluster(state_dir: Path) -> Iterator[str]:
-    base = next(
-        b for b in (p for (p,) in (free_ports(1) for _ in range(50)))
-        if all(port_is_free(b + i) for i in range(6))
-    )  # fmt: skip
+    base = free_port_run(PORT_STEP * 3)
     local = LocalCluster(state_dir, Settings().cache_dir, 3, base, base + 1)
     try:
         yield local.start()

@@ -47,16 +47,19 @@ def _own_broker(directory: Path) -> Iterator[tuple[LocalBroker, Settings]]:
     broker = LocalBroker(directory, Settings().cache_dir, port=port, controller_port=controller)
     bootstrap = broker.start()
     try:
-        settings = Settings(
-            bootstrap_servers=bootstrap,
-            pseudonym_key=TEST_KEY.decode(),
-            demo=False,
-            partitions=4,
-        )
-        asyncio.run(apply_topics(settings))
+        settings = own_bus_settings(bootstrap)
         yield broker, settings
     finally:
         broker.stop()
+
+
+def own_bus_settings(bootstrap: str) -> Settings:
+    """Settings for a fault test's own brokers at ``bootstrap``, whose topics it applies."""
+    settings = Settings(
+        bootstrap_servers=bootstrap, pseudonym_key=TEST_KEY.decode(), demo=False, partitions=4
+    )
+    asyncio.run(apply_topics(settings))
+    return settings
 
 
 def _records() -> list[dict[str, object]]:

@@ -28,10 +28,9 @@ from databus.catalog import CATALOG
 from databus.client.intake import Intake
 from databus.client.publisher import IN_FLIGHT, Publisher
 from databus.identity import Pseudonymizer
-from databus.ops.broker import LocalBroker, free_ports
-from databus.ops.cluster import LocalCluster
-from databus.ops.processes import port_is_free
-from databus.ops.topics import apply_topics
+from databus.ops.broker import LocalBroker
+from databus.ops.cluster import PORT_STEP, LocalCluster
+from databus.ops.processes import free_port_run
 from databus.rules import load_policy
 from databus.settings import Settings
 from databus.sim import SimulationConfig
@@ -40,7 +39,13 @@ from tests.conftest import TEST_KEY
 from tests.faults.chaos import WorkerProcess, drive
 from tests.faults.conftest import Note
 from tests.faults.scenario import DERIVED, build_scenario, decide_in_memory, facts_of
-from tests.faults.test_broker_restart import DATASET, RECORDS, _ce_ids, _records
+from tests.faults.test_broker_restart import (
+    DATASET,
+    RECORDS,
+    _ce_ids,
+    _records,
+    own_bus_settings,
+)
 from tests.integration.bus import read_events
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(420)]
@@ -57,30 +62,13 @@ ISR_LIMIT_S = 120.0
 
 @contextmanager
 def _own_cluster(directory: Path) -> Iterator[tuple[LocalCluster, Settings]]:
-    # Each node takes the next two ports: find six free in a row.
-    base = _consecutive_free_ports(2 * NODES)
+    base = free_port_run(PORT_STEP * NODES)
     cluster = LocalCluster(directory, Settings().cache_dir, NODES, base, base + 1)
     bootstrap = cluster.start()
     try:
-        settings = Settings(
-            bootstrap_servers=bootstrap,
-            pseudonym_key=TEST_KEY.decode(),
-            demo=False,
-            partitions=4,
-        )
-        asyncio.run(apply_topics(settings))
-        yield cluster, settings
+        yield cluster, own_bus_settings(bootstrap)
     finally:
         cluster.stop()
-
-
-def _consecutive_free_ports(count: int) -> int:
-    for _ in range(50):
-        (base,) = free_ports(1)
-        wanted = set(range(base, base + count))
-        if all(port_is_free(port) for port in wanted):
-            return base
-    raise AssertionError(f"no {count} consecutive free ports")
 
 
 async def _partitions(settings: Settings, topic: str) -> list[dict[str, object]]:

@@ -48,8 +48,7 @@ def _local_broker(
     secure: bool = False,
     demo: bool = False,
 ) -> LocalBroker:
-    obj = click.get_current_context().find_object(Settings)
-    settings = obj if obj is not None else Settings()
+    settings = _settings()
     return LocalBroker.from_settings(
         settings,
         state_dir=state_dir,
@@ -60,10 +59,14 @@ def _local_broker(
     )
 
 
-def _state_dir(state_dir: Path | None) -> Path:
+def _settings() -> Settings:
+    """The CLI's settings, or the environment's when called outside ``databus``."""
     obj = click.get_current_context().find_object(Settings)
-    settings = obj if obj is not None else Settings()
-    return state_dir if state_dir is not None else settings.state_dir
+    return obj if obj is not None else Settings()
+
+
+def _state_dir(state_dir: Path | None) -> Path:
+    return state_dir if state_dir is not None else _settings().state_dir
 
 
 @click.group()
@@ -144,8 +147,7 @@ def _local_cluster(
     *,
     demo: bool = False,
 ) -> LocalCluster:
-    obj = click.get_current_context().find_object(Settings)
-    settings = obj if obj is not None else Settings()
+    settings = _settings()
     return LocalCluster(
         state_dir if state_dir is not None else settings.state_dir,
         settings.cache_dir,

@@ -96,6 +96,16 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
         return ports
 
 
+def free_port_run(count: int, host: str = LOOPBACK, *, tries: int = 50) -> int:
+    """The first of ``count`` consecutive ports free on loopback (a local cluster's
+    nodes take successive ports)."""
+    for _ in range(tries):
+        (base,) = free_ports(1, host)
+        if all(port_is_free(port, host) for port in range(base, base + count)):
+            return base
+    raise BrokerError(f"found no {count} consecutive free ports on {host}")
+
+
 def port_accepts(port: int, host: str = LOOPBACK) -> bool:
     """Whether something accepts TCP connections on ``port``."""
     with (
