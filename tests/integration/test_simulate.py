@@ -125,4 +125,5 @@ async def test_each_days_tick_follows_its_records_and_precedes_the_next_day(
         assert len(ticks[index]) == bus_settings.partitions
         assert max(records[index], default=0) <= min(ticks[index])
         assert max(ticks[index]) <= min(records[index + 1], default=max(ticks[index]))
-    assert max(records[-1]) <= min(records[0])
+    # the roster precedes the first day (which may, at this size, have no records)
+    assert max(records[-1]) <= min(records[0] + ticks[0])
