@@ -53,3 +53,22 @@ def service_stopped(service: Any) -> Any:
     """The ``is_set`` of a mode service's stop event (a callable: has it been asked to
     stop?)."""
     return service._stopped.is_set
+
+
+def set_isolation_level(consumer: AIOKafkaConsumer, level: str) -> None:
+    """Set a consumer's isolation level (``read_committed``: transactions' records only
+    once committed, aborted ones never; read by ``AIOKafkaConsumer.start`` when it
+    builds its fetcher, whose ``end_offsets`` then answer the last stable offset)."""
+    if level not in ("read_committed", "read_uncommitted"):
+        raise ValueError(level)
+    consumer._isolation_level = level
+
+
+def request_rejoin(consumer_thread: Any) -> None:
+    """Ask the group coordinator of Faust's consumer (which runs in its own thread and
+    event loop) to rejoin the group: a rebalance, after which every partition is taken
+    again from its committed offset."""
+    consumer: AIOKafkaConsumer | None = consumer_thread._consumer
+    if consumer is None or consumer._coordinator is None:
+        return
+    consumer_thread.thread_loop.call_soon_threadsafe(consumer._coordinator.request_rejoin)

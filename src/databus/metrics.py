@@ -81,6 +81,14 @@ WORKER_DEAD_LETTERS = Counter(
     "should have refused).",
     ["topic", "reason"],
 )
+WORKER_TRANSACTIONS_FAILED = Counter(
+    "databus_worker_transactions_failed",
+    "Batches of one input partition whose transaction did not commit (exactly-once "
+    "output), by partition and whether the writer was fenced by a newer one with its "
+    "transactional id (fenced=True: another worker took the partition). Nothing of them "
+    "is visible; the worker rejoins the group and reads the partition again.",
+    ["partition", "fenced"],
+)
 TICK_KINDS = ("first", "next_day", "same_day", "gap", "backwards", "future", "reset")
 """How a clock tick relates to the partition's previous one (the ``kind`` label)."""
 WORKER_TICKS = Counter(

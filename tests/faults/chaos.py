@@ -2,9 +2,12 @@
 
 The worker is ``databus worker`` in its own process group. After each step the driver
 waits until the worker's consumer group has committed the step's offsets: the worker
-commits only what it has decided *and* Kafka has acknowledged, so a committed step is a
-finished one. A kill mid-step leaves part of the step uncommitted; the restarted worker
-reads it again (at least once), possibly after losing its local RocksDB state.
+commits a batch's input offsets in the transaction that holds its decisions and state
+(exactly-once), so a committed step is a finished one. Each kill waits, after its
+random delay, until one of the worker's transactions is open (written, not committed),
+so that it lands between a send and its commit; the restarted worker fences the dead
+one's transactions, reads the step again from the commit, possibly after losing its
+local RocksDB state.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from aiokafka.errors import KafkaError
 from databus.client.batching import PartitionBatches
 from databus.client.publisher import producer_options
 from databus.settings import Settings
-from databus.streams.names import APP_ID
+from databus.streams.names import APP_ID, changelog_topic
 from tests.faults.scenario import Scenario, Step
 
 #: The shortest session timeout Kafka accepts by default (``group.min.session.timeout.ms``):
@@ -39,6 +42,9 @@ SESSION_TIMEOUT_S = 6
 #: ``BROKER_COMMIT_INTERVAL`` from the environment). A crash replays what was processed
 #: since the last commit, so this also bounds the duplicates.
 COMMIT_INTERVAL_S = 0.2
+#: After a kill's delay, how long the driver waits for one of the worker's transactions
+#: to be open (records written, no commit yet) before it kills anyway.
+OPEN_TRANSACTION_WAIT_S = 2.0
 #: About how many events a second the worker decides (docs/benchmarks.md), to aim kills
 #: at the time a step is being processed.
 WORKER_EVENTS_PER_S = 15_000
@@ -93,6 +99,19 @@ class WorkerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
+    def pause(self) -> None:
+        """SIGSTOP the worker's process group: it stops dead, its connections stay open."""
+        self._send(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: a paused worker goes on where it stopped, unaware of the time passed."""
+        self._send(signal.SIGCONT)
+
+    def _send(self, sig: signal.Signals) -> None:
+        assert self._process is not None
+        assert self._process.poll() is None
+        os.killpg(self._process.pid, sig)
+
     def dump_stacks(self) -> None:
         """Ask the worker to log the stack of every task and thread (mode's SIGUSR1
         handler), for a test that found it stuck."""
@@ -135,6 +154,8 @@ class KillOutcome:
     kill: Kill
     mid_step: bool
     """The worker had not committed the whole step when it was killed."""
+    in_transaction: bool
+    """A transaction of the worker's was open (sent, not committed) just before the kill."""
     recovered_s: float
     """From the kill until the restarted worker had committed the step."""
 
@@ -174,16 +195,19 @@ async def drive(
     started = time.monotonic()
     producer = AIOKafkaProducer(**producer_options(settings))
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None)
+    stable = AIOKafkaConsumer(
+        **settings.kafka_client_options(), group_id=None, isolation_level="read_committed"
+    )
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    await producer.start()
-    await consumer.start()
-    await admin.start()
+    await asyncio.gather(producer.start(), consumer.start(), stable.start(), admin.start())
+    changelog = [TopicPartition(changelog_topic(), p) for p in range(settings.partitions)]
     worker.start()
     try:
         for index, step in enumerate(scenario.steps):
-            ends = await _publish(producer, consumer, step, settings.partitions)
+            ends = await publish(producer, consumer, step, settings.partitions)
             for kill in planned[index]:
                 await asyncio.sleep(kill.delay_s)
+                in_transaction = await transaction_open(consumer, stable, changelog)
                 killed = time.monotonic()
                 await asyncio.to_thread(worker.kill)
                 mid_step = not await committed(admin, ends)
@@ -191,17 +215,41 @@ async def drive(
                     worker.wipe()
                 worker.start()
                 await wait_until_committed(admin, ends, worker)
-                report.kills.append(KillOutcome(kill, mid_step, time.monotonic() - killed))
+                recovered = time.monotonic() - killed
+                report.kills.append(KillOutcome(kill, mid_step, in_transaction, recovered))
             await wait_until_committed(admin, ends, worker)
     finally:
-        await asyncio.gather(producer.stop(), consumer.stop(), admin.close())
+        await asyncio.gather(producer.stop(), consumer.stop(), stable.stop(), admin.close())
         await asyncio.to_thread(worker.stop)
     report.seconds = time.monotonic() - started
     report.worker_starts = worker.starts
     return report
 
 
-async def _publish(
+async def transaction_open(
+    consumer: AIOKafkaConsumer,
+    stable: AIOKafkaConsumer,
+    tps: list[TopicPartition],
+    *,
+    wait_s: float = OPEN_TRANSACTION_WAIT_S,
+) -> bool:
+    """Return as soon as a partition of ``tps`` has records of an open transaction (its
+    high watermark beyond its last stable offset), or after ``wait_s`` (False): a kill
+    then lands between a transaction's send and its commit."""
+    deadline = time.monotonic() + wait_s
+    if tps[0].topic not in await consumer.topics():
+        return False  # the worker has not written its changelog yet
+    while True:
+        last_stable = await stable.end_offsets(tps)
+        high = await consumer.end_offsets(tps)
+        if any(high[tp] > last_stable[tp] for tp in tps):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.002)
+
+
+async def publish(
     producer: AIOKafkaProducer, consumer: AIOKafkaConsumer, step: Step, partitions: int
 ) -> dict[TopicPartition, int]:
     """Send a step and wait for Kafka's acknowledgement; returns the end offsets of the

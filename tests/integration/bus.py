@@ -25,10 +25,16 @@ async def read_events(
         return [event async for event in subscriber.events(idle_timeout=idle)]
 
 
-async def read_records(settings: Settings, topics: Sequence[str]) -> list[ConsumerRecord[Any, Any]]:
-    """Every message now in ``topics``, as aiokafka records, read without a group."""
+async def read_records(
+    settings: Settings, topics: Sequence[str], *, isolation_level: str = "read_uncommitted"
+) -> list[ConsumerRecord[Any, Any]]:
+    """Every message now in ``topics``, as aiokafka records, read without a group
+    (by default also those of open and aborted transactions)."""
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, group_id=None, auto_offset_reset="earliest"
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        isolation_level=isolation_level,
     )
     await consumer.start()
     try:
@@ -45,9 +51,11 @@ async def read_records(settings: Settings, topics: Sequence[str]) -> list[Consum
         remaining = {tp for tp in partitions if ends[tp] > 0}
         while remaining:
             batches = await consumer.getmany(timeout_ms=1000)
-            for tp, messages in batches.items():
+            for messages in batches.values():
                 records += messages
-                if messages and messages[-1].offset + 1 >= ends[tp]:
+            # The position, not the last record: a transaction's marker may end a partition.
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
         return records
     finally:

@@ -58,11 +58,21 @@ from databus.streams.clock import (
     show_default=True,
     help="Seconds before the group gives a silent (crashed) worker's partitions to others.",
 )
+@click.option(
+    "--guarantee",
+    type=click.Choice(["exactly-once", "at-least-once"]),
+    default="exactly-once",
+    show_default=True,
+    help="exactly-once: each batch's decisions, state and input offsets in one Kafka "
+    "transaction per partition; at-least-once: a worker killed mid-batch may deliver some "
+    "decisions again (same ids), for a little more throughput.",
+)
 @click.pass_obj
 def worker(
     settings: Settings,
     *,
     data_dir: Path | None,
+    guarantee: str,
     web_port: int | None,
     web_host: str,
     daily_ticks: bool,
@@ -91,6 +101,7 @@ def worker(
         web_port=web_port,
         web_host=web_host,
         session_timeout_s=session_timeout,
+        guarantee="exactly_once" if guarantee == "exactly-once" else "at_least_once",
     )
     try:
         run_worker(

@@ -25,20 +25,24 @@ Faust's "current event".
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from aiokafka import TopicPartition
+
 from databus import metrics
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
 from databus.metrics import DEFAULT_HOST
+from databus.partitioner import default_partition
 from databus.rules import Policy
+from databus.runtime.offsets import visible_ends
 from databus.sandbox import cluster_id, is_demo_cluster
 from databus.settings import Settings
 from databus.streams.fastpath import BatchApp
 from databus.streams.names import APP_ID, STATE_TABLE
-from databus.streams.output import BatchOutput, DirectState
+from databus.streams.output import BatchOutput, DirectState, TransactionalOutput
 from databus.streams.processor import DecisionProcessor, Output
 from databus.streams.security import faust_broker_settings
 from databus.streams.table import STORE_SCHEME, PersonStore, PersonTable
@@ -58,7 +62,12 @@ class EngineOptions:
 
     app_id: str = APP_ID
     store: str = f"{STORE_SCHEME}://"
+    guarantee: Guarantee = "exactly_once"
+    """What the batch path delivers: each batch's output, changelog rows and input
+    offsets in one transaction per input partition (``exactly_once``), or its output
+    acknowledged before its offsets are (``at_least_once``; :mod:`databus.streams.output`)."""
     processing_guarantee: Guarantee = "at_least_once"
+    """Faust's own guarantee: ``exactly_once`` means the agent path (see the module)."""
     datadir: Path | None = None
     batch_size: int = 1000
     batch_within_s: float = 0.05
@@ -160,7 +169,19 @@ class DecisionEngine:
         )
         self.app.tables.add(self.state)
         self._direct = DirectState(self.state)
-        self._output = BatchOutput(settings, self.state, self._direct)
+        self._output: BatchOutput | TransactionalOutput
+        if self.options.guarantee == "exactly_once":
+            self._output = TransactionalOutput(
+                settings,
+                self.state,
+                self._direct,
+                prefix=self.options.app_id,
+                group_id=self.options.app_id,
+                on_failed=self._on_failed,
+            )
+        else:
+            self._output = BatchOutput(settings, self.state, self._direct)
+        self.commits_offsets = isinstance(self._output, TransactionalOutput)
         store: Any = _TableStore(self.state)
         if self.options.uses_batch_path:
             store = self._direct
@@ -195,6 +216,8 @@ class DecisionEngine:
         other workers may have changed their persons, so it is rebuilt from the table."""
         revoked: Iterable[Any] = args[0] if args else kwargs.get("revoked", ())
         partitions = {tp.partition for tp in revoked}
+        if isinstance(self._output, TransactionalOutput):
+            await self._output.drain(partitions)
         self.processor.forget_partitions(partitions)
         self._output.forget_partitions(partitions)
         self._direct.forget_partitions(partitions)
@@ -208,16 +231,47 @@ class DecisionEngine:
         """The batch path: process one fetch and queue its output (see the module)."""
         await self._learn_broker()
         output = self.processor.process(records)
-        count(output)
-        delivered = await self._output.write(self._direct.take_changes(), self.messages(output))
-        return _observed(delivered, _sampled_timestamps(records, per_second=1000))
+        changes = self._direct.take_changes()
+        delivered: Awaitable[bool | None]
+        if isinstance(self._output, TransactionalOutput):
+            messages = self.messages_by_partition(output)
+            delivered = await self._output.write(changes, messages, _next_offsets(records))
+        else:
+            delivered = await self._output.write(changes, self.messages(output))
+        return _observed(delivered, output, _sampled_timestamps(records, per_second=1000))
+
+    async def on_assigned(self, assigned: set[Any]) -> None:
+        """Before Faust recovers the table for a new assignment: a transactional writer
+        per input partition held (fencing each one's previous owner)."""
+        if isinstance(self._output, TransactionalOutput):
+            await self._output.assign({tp.partition for tp in assigned if tp.topic in self.topics})
+
+    async def visible_ends(self, ends: Mapping[Any, int]) -> dict[Any, int]:
+        """The changelog's end offsets as Faust's recovery counts them: after the last
+        record a read_committed reader receives (:mod:`databus.runtime.offsets`)."""
+        found = await visible_ends(
+            self.settings, {TopicPartition(tp.topic, tp.partition): end for tp, end in ends.items()}
+        )
+        return {tp: found[TopicPartition(tp.topic, tp.partition)] for tp in ends}
+
+    def _on_failed(self, partition: int) -> None:
+        """A partition's transaction failed: a rebalance takes every partition again
+        from its committed offsets and recovered state."""
+        self.processor.forget_partitions([partition])
+        consumer = self.app.consumer
+        rejoin = getattr(consumer, "rejoin", None)
+        if rejoin is not None:
+            rejoin()
 
     async def _learn_broker(self) -> None:
         """Ask the brokers once whether they are a demo broker (databus.sandbox)."""
         if self._broker_known:
             return
-        producer = await self._output.started()
-        self._set_demo(is_demo_cluster(await cluster_id(producer.client)))
+        if isinstance(self._output, TransactionalOutput):
+            client = self._output.client()
+        else:
+            client = (await self._output.started()).client
+        self._set_demo(is_demo_cluster(await cluster_id(client)))
 
     def _set_demo(self, demo: bool) -> None:
         self.processor.demo_broker = demo
@@ -260,6 +314,23 @@ class DecisionEngine:
         messages += [d.rejection.to_message(source="databus-worker") for d in output.dead_letters]
         return messages
 
+    def messages_by_partition(self, output: Output) -> dict[int, list[Message]]:
+        """The derived events (by their person's partition) and dead letters (by their
+        input message's) of a batch's output, encoded."""
+        by_partition: dict[int, list[Message]] = {}
+        partitions = self.settings.partitions
+        for decision in output.decisions:
+            record = decision.record.model_dump(mode="json")
+            message = self._encoders[decision.dataset].encode(
+                record, subject=record.get("person_ref"), event_id=decision.id
+            )
+            partition = default_partition(message.key or b"", partitions)
+            by_partition.setdefault(partition, []).append(message)
+        for letter in output.dead_letters:
+            message = letter.rejection.to_message(source="databus-worker")
+            by_partition.setdefault(letter.partition, []).append(message)
+        return by_partition
+
     def emit(self, output: Output) -> None:
         """The agent path: queue the output on Faust's producer (flushed before commit)."""
         for message in self.messages(output):
@@ -299,6 +370,23 @@ def _sampled_timestamps(records: Sequence[Any], *, per_second: int) -> list[floa
     return [r.timestamp / per_second for r in sample if r.timestamp is not None]
 
 
-async def _observed(delivered: Awaitable[None], timestamps: list[float]) -> None:
-    await delivered
+def _next_offsets(records: Sequence[Any]) -> dict[int, dict[TopicPartition, int]]:
+    """By partition: the offset after the last of ``records`` of each topic-partition."""
+    offsets: dict[int, dict[TopicPartition, int]] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        mine = offsets.setdefault(record.partition, {})
+        if record.offset + 1 > mine.get(tp, 0):
+            mine[tp] = record.offset + 1
+    return offsets
+
+
+async def _observed(
+    delivered: Awaitable[bool | None], output: Output, timestamps: list[float]
+) -> None:
+    """Count a batch's output once it is delivered (not when its transaction failed:
+    it is read and decided again)."""
+    if await delivered is False:
+        return
+    count(output)
     metrics.observe_since(timestamps)

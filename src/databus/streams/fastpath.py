@@ -27,7 +27,12 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from databus import metrics
-from databus.internals import service_stopped, set_fetch_wait
+from databus.internals import (
+    request_rejoin,
+    service_stopped,
+    set_fetch_wait,
+    set_isolation_level,
+)
 from databus.streams.ordering import PartitionOrder
 from databus.streams.web import operator_web
 
@@ -39,6 +44,9 @@ log = logging.getLogger(__name__)
 #: (54 % → 28 % of a core) for ~30 ms more median latency (docs/benchmarks.md).
 FETCH_MIN_BYTES = 64 * 1024
 FETCH_MAX_WAIT_MS = 50
+#: A topic-partition this close to its end may only have transaction markers left
+#: (an input written by a transactional producer): the consumer's position is asked.
+MARKER_SLACK = 64
 #: Fetches whose output may be awaiting Kafka's acknowledgement at the same time.
 MAX_BATCHES_IN_FLIGHT = 8
 
@@ -51,10 +59,22 @@ class BatchHandler(Protocol):
     """Topics whose records wait until the other topics of their partition are read up to
     them (:mod:`databus.streams.ordering`): the clock."""
 
+    commits_offsets: bool
+    """The handler commits its input offsets itself (in its transactions): the
+    consumer acknowledges nothing to Faust, whose commits would race them."""
+
     async def handle(self, records: Sequence[Any]) -> Awaitable[None]:
         """Process ``records`` (in time order per partition) and queue their output on
         the producer, in order; the returned awaitable completes once Kafka has
         acknowledged all of that output, and raises if it could not."""
+        ...
+
+    async def on_assigned(self, assigned: set[TP]) -> None:
+        """Called with a new assignment before Faust recovers its tables."""
+        ...
+
+    async def visible_ends(self, ends: Mapping[TP, int]) -> dict[TP, int]:
+        """``ends`` of table changelogs as the table's recovery is to count them."""
         ...
 
 
@@ -65,6 +85,9 @@ class _BatchingThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         # Read by AIOKafkaConsumer.start() when it builds its fetcher.
         set_fetch_wait(consumer, min_bytes=FETCH_MIN_BYTES, max_wait_ms=FETCH_MAX_WAIT_MS)
+        # Inputs, and the changelog the table recovers: never an aborted transaction's
+        # records (a zombie's, or a batch killed between its send and its commit).
+        set_isolation_level(consumer, "read_committed")
         return consumer
 
 
@@ -89,6 +112,27 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         await super().on_partitions_revoked(revoked)
         self._forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        handler: BatchHandler | None = getattr(self.app, "batch_handler", None)
+        if handler is not None:
+            await handler.on_assigned(assigned)
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
+        """End offsets; those of table changelogs as the handler says recovery is to
+        count them (after their last record, not after a transaction's marker)."""
+        ends = dict(await super().highwaters(*partitions))
+        handler: BatchHandler | None = getattr(self.app, "batch_handler", None)
+        changelogs = self.app.tables.changelog_topics
+        mine = {tp: end for tp, end in ends.items() if tp.topic in changelogs and end is not None}
+        if handler is not None and mine:
+            ends.update(await handler.visible_ends(mine))
+        return ends
+
+    def rejoin(self) -> None:
+        """Ask for a rebalance (every partition is taken again from its commit)."""
+        request_rejoin(self._thread)
 
     def _forget(self, tps: set[TP] | None = None) -> None:
         """Buffered records of ``tps`` (all when ``None``) will be fetched again."""
@@ -217,8 +261,8 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 log.exception("writing the output of %d records failed", len(records))
                 await self.crash(exc)
                 return
-            if self.app.consumer_generation_id != generation:
-                return  # the partitions moved meanwhile; the new owner starts at the commit
+            if handler.commits_offsets or self.app.consumer_generation_id != generation:
+                return  # committed with the output; or the partitions moved meanwhile
             for tp, (_, last) in spans.items():
                 self._ack_range(tp, first[tp], last)
 
@@ -247,7 +291,12 @@ class BatchConsumer(faust_aiokafka.Consumer):
                 position = await self.position(tp)
                 if position is not None:
                     self._fetched_to[tp] = position
-            if position is not None and position >= ends.get(tp, 0):
+            end = ends.get(tp, 0)
+            if position is not None and 0 < end - position <= MARKER_SLACK:
+                # Transactions' markers after the last record take offsets that are
+                # never fetched as records: the consumer's own position is past them.
+                position = max(position, await self.position(tp) or 0)
+            if position is not None and position >= end:
                 caught_up.add(tp)
         return caught_up
 

@@ -13,17 +13,23 @@ point from which a restarted worker replays the changelog into its local store �
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
+from databus import metrics
 from databus.client.publisher import producer_options
+from databus.errors import DatabusError, WriterFailed
+from databus.runtime.transactions import Batch, TransactionalWriter
 from databus.settings import Settings
 from databus.streams.admission import RESERVED_PREFIX
 from databus.streams.table import PersonStore, key_partition
 from databus.wire import Message
+
+log = logging.getLogger(__name__)
 
 
 class DirectState:
@@ -212,3 +218,154 @@ class BatchOutput:
         """Forget the persisted offsets of revoked partitions."""
         for partition in partitions:
             self._persisted.pop(partition, None)
+
+
+class TransactionalOutput:
+    """Exactly-once output: per input partition, one transaction holds a batch's derived
+    events, dead letters, changelog rows and input offsets (:mod:`databus.runtime`).
+
+    The transactions of a partition follow each other in batch order; the local store
+    is written (:meth:`DirectState.settle`) and the table's persisted changelog offset
+    moved only after the commit. A transaction that fails — the writer was fenced by a
+    newer owner, or the brokers refused it — is not retried here: the partition's
+    later batches fail with it (they were decided on its state), its held writes are
+    dropped, and ``on_failed`` asks the group for a rebalance, after which the
+    partition is recovered from its changelog and read again from its committed
+    offsets. A zombie (a worker paused past its session timeout) thus loses what it
+    decided meanwhile, and the broker never shows any of it.
+    """
+
+    commits_offsets = True
+
+    def __init__(
+        self,
+        settings: Settings,
+        table: Any,
+        direct: DirectState,
+        *,
+        prefix: str,
+        group_id: str,
+        on_failed: Callable[[int], None],
+    ) -> None:
+        self._settings = settings
+        self._table = table
+        self._direct = direct
+        self._prefix = prefix
+        self._group_id = group_id
+        self._on_failed = on_failed
+        self._writers: dict[int, TransactionalWriter] = {}
+        self._tails: dict[int, asyncio.Future[bool]] = {}
+        """Per partition: whether its newest transaction committed, once it is done."""
+        self._persisted: dict[int, int] = {}
+
+    def client(self) -> Any:
+        """An open producer's client (for asking the brokers who they are)."""
+        for writer in self._writers.values():
+            if writer.is_open:
+                return writer.client
+        raise DatabusError("no transactional writer is open yet")
+
+    async def assign(self, partitions: set[int]) -> None:
+        """Hold a writer for each of ``partitions`` (opening one fences the partition's
+        earlier owner, before its state is recovered), and none for the others."""
+        for partition in sorted(set(self._writers) - partitions):
+            await self._writers.pop(partition).close()
+        fresh = [
+            TransactionalWriter(self._prefix, p, self._settings, group_id=self._group_id)
+            for p in sorted(partitions - set(self._writers))
+        ]
+        await asyncio.gather(*(writer.open() for writer in fresh))
+        self._writers.update((writer.partition, writer) for writer in fresh)
+        for partition in partitions:
+            self._tails.pop(partition, None)  # a fresh start after a failed transaction
+
+    async def drain(self, partitions: Iterable[int]) -> None:
+        """Wait for the transactions of ``partitions`` in flight (before they are revoked:
+        a commit after the next owner reads the committed offsets would be read again)."""
+        tails = [tail for p in partitions if (tail := self._tails.get(p)) is not None]
+        if tails:
+            await asyncio.wait(tails)
+
+    async def stop(self) -> None:
+        await self.drain(list(self._tails))
+        for writer in self._writers.values():
+            await writer.close()
+        self._writers.clear()
+
+    async def write(
+        self,
+        changes: dict[int, list[tuple[bytes, bytes]]],
+        messages: dict[int, list[Message]],
+        offsets: dict[int, dict[TopicPartition, int]],
+    ) -> Awaitable[bool]:
+        """Start one transaction per partition of the batch; the result completes once
+        all are done, ``True`` if every one committed."""
+        changelog = self._table.changelog_topic.get_topic_name()
+        loop = asyncio.get_running_loop()
+        done = []
+        for partition in sorted(set(changes) | set(messages) | set(offsets)):
+            rows = changes.get(partition, [])
+            batch = Batch(
+                keyed=messages.get(partition, ()),
+                rows={TopicPartition(changelog, partition): rows} if rows else {},
+                offsets=offsets.get(partition, {}),
+            )
+            previous = self._tails.get(partition)
+            tail: asyncio.Future[bool] = loop.create_future()
+            self._tails[partition] = tail
+            done.append(
+                asyncio.ensure_future(
+                    self._commit(partition, batch, {partition: rows}, previous=previous, tail=tail)
+                )
+            )
+        return _all_committed(done)
+
+    async def _commit(
+        self,
+        partition: int,
+        batch: Batch,
+        changes: dict[int, list[tuple[bytes, bytes]]],
+        *,
+        previous: asyncio.Future[bool] | None,
+        tail: asyncio.Future[bool],
+    ) -> bool:
+        committed = False
+        try:
+            if previous is not None and not await asyncio.shield(previous):
+                self._direct.forget_partitions([partition])
+                return False  # decided on the state of a batch that did not commit
+            writer = self._writers.get(partition)
+            if writer is None:
+                log.warning("partition %d: no writer (revoked); the batch is read again", partition)
+                return False
+            try:
+                last = await writer.commit(batch)
+            except WriterFailed as failed:
+                log.error("%s; the partition is taken again from its commit", failed)
+                metrics.WORKER_TRANSACTIONS_FAILED.labels(str(partition), str(failed.fenced)).inc()
+                self._fail(partition)
+                return False
+            self._direct.settle(changes)
+            changelog = self._table.changelog_topic.get_topic_name()
+            offset = last.get(TopicPartition(changelog, partition))
+            if offset is not None and offset > self._persisted.get(partition, -1):
+                self._persisted[partition] = offset
+                self._table.data.set_persisted_offset(TP(changelog, partition), offset)
+            committed = True
+            return True
+        finally:
+            tail.set_result(committed)
+
+    def _fail(self, partition: int) -> None:
+        self._direct.forget_partitions([partition])
+        self._on_failed(partition)
+
+    def forget_partitions(self, partitions: Iterable[int]) -> None:
+        """Forget the persisted offsets of revoked partitions."""
+        for partition in partitions:
+            self._persisted.pop(partition, None)
+
+
+async def _all_committed(done: Sequence[asyncio.Future[bool]]) -> bool:
+    results = await asyncio.gather(*done)
+    return all(results)

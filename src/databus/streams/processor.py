@@ -68,6 +68,9 @@ class DeadLetter:
     rejection: Rejection
     reason: str
     """One of :data:`databus.metrics.DEAD_LETTER_REASONS`."""
+    partition: int = -1
+    """The input partition of the message (its dead letter is part of that partition's
+    output)."""
 
 
 @dataclass(slots=True)
@@ -338,7 +341,7 @@ def _dead_letter(message: KafkaRecord, reason: str, text: str, field: str = "$")
         reasons=[Reason.of(field, mask_id_like(text), _KINDS.get(reason, "invalid"))],
         source=_where(message),
     )
-    return DeadLetter(rejection, reason)
+    return DeadLetter(rejection, reason, message.partition)
 
 
 def _refused(message: KafkaRecord, refusal: Refusal) -> DeadLetter:
