@@ -49,7 +49,13 @@ from databus.client.publisher import producer_options
 from databus.errors import DecodeError
 from databus.rules import Observation, PersonState, Policy, load_policy, on_event
 from databus.settings import Settings
-from databus.streams.app import NOISY_LOGGERS, DecisionEngine, EngineOptions, broker_urls
+from databus.streams.app import (
+    NOISY_LOGGERS,
+    DecisionEngine,
+    EngineOptions,
+    Guarantee,
+    broker_urls,
+)
 from databus.streams.names import STATE_TABLE
 from databus.streams.processor import DecisionProcessor, Output
 from databus.streams.worker import run_worker
@@ -132,9 +138,12 @@ def run_ours(
     limit: int,
     *,
     batch_path: bool = True,
+    guarantee: Guarantee = "exactly_once",
 ) -> None:
     policy = load_policy(settings.policy_file)
-    options = EngineOptions(app_id=app_id, datadir=data_dir, batch_path=batch_path)
+    options = EngineOptions(
+        app_id=app_id, datadir=data_dir, batch_path=batch_path, guarantee=guarantee
+    )
     if profile_out is None:
         run_worker(settings, policy, options)
         return
@@ -266,7 +275,7 @@ async def run_raw(settings: Settings, group: str) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
-    parser.add_argument("variant", choices=("ours", "agent", "naive", "raw"))
+    parser.add_argument("variant", choices=("ours", "alo", "agent", "naive", "raw"))
     parser.add_argument("--app-id", required=True, help="app id / consumer group")
     parser.add_argument("--data-dir", type=Path, help="RocksDB directory (ours, naive)")
     parser.add_argument("--profile-out", type=Path, help="ours: write cProfile stats here")
@@ -278,10 +287,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.data_dir is None:
         parser.error(f"{args.variant} needs --data-dir")
-    if args.variant in ("ours", "agent"):
+    if args.variant in ("ours", "alo", "agent"):
         run_ours(
             settings, args.app_id, args.data_dir, args.profile_out, args.profile_events,
-            batch_path=args.variant == "ours",
+            batch_path=args.variant != "agent",
+            guarantee="at_least_once" if args.variant == "alo" else "exactly_once",
         )  # fmt: skip
     else:
         run_naive(settings, args.app_id, args.data_dir)

@@ -2,7 +2,10 @@
 
 One run measures, against the same pre-loaded backlog and with one worker each:
 
-* ``ours``: the shipped ``DecisionEngine`` (batch path, RocksDB ``PersonStore``);
+* ``ours``: the shipped ``DecisionEngine`` (batch path, RocksDB ``PersonStore``), with
+  its default exactly-once output (one transaction per input partition and batch);
+* ``alo``: the same with ``--guarantee at-least-once`` (the baseline exactly-once is
+  measured against);
 * ``agent``: the same engine on Faust's agent path (``take_events``, arrival order), as
   it ran before the batch path;
 * ``naive``: a Faust agent that handles one event per iteration with the same rules;
@@ -21,7 +24,8 @@ A Faust variant's processing window runs from its first to its last changelog wr
 (Kafka CreateTime); the raw variant times itself from its first fetched batch to its
 final commit. Rounds are interleaved and their order rotates.
 
-Then the engine of round 1 is restarted (caught up) for the latency test: evidence for
+Then the engines of round 1 (``ours``, then ``alo``) are restarted (caught up), one at a
+time, for the latency test: evidence for
 distinct pensioners, each yielding a ``confirmed``, is sent at a steady rate, and the
 time from ``send()`` to the decision arriving at a consumer of
 ``derived.pension_status.v1`` is recorded per event. Last, with ``--profile``, the
@@ -67,6 +71,7 @@ from databus.client.publisher import Publisher, producer_options
 from databus.identity import Pseudonymizer
 from databus.internals import kafka_client
 from databus.ops.topics import apply_topics
+from databus.runtime.offsets import visible_ends
 from databus.settings import Settings
 from databus.streams.names import changelog_topic
 from databus.wire import Message
@@ -83,9 +88,10 @@ HOSPITAL = "health.hospital_visit.v1"
 TRANSIT = "transport.transit_tap.v1"
 DECISIONS = "derived.pension_status.v1"
 DERIVED_TOPICS = [CATALOG.get(d.name).topic for d in CATALOG if d.name.startswith("derived.")]
-VARIANTS = ("ours", "agent", "naive", "raw")
+VARIANTS = ("ours", "alo", "agent", "naive", "raw")
 LABELS = {
-    "ours": "(1) ours: `DecisionEngine` batch path, RocksDB `PersonStore`",
+    "ours": "(1) ours: `DecisionEngine` batch path, RocksDB `PersonStore`, exactly-once",
+    "alo": "(1a) ours with `--guarantee at-least-once`",
     "agent": "(1b) ours on Faust's agent path (`take_events`, arrival order)",
     "naive": "(2) naive Faust agent, one event per iteration",
     "raw": "(3) raw aiokafka `getmany(1000)` → `DecisionProcessor` on a dict",
@@ -224,9 +230,10 @@ def evidence_lines(count: int, pensioners: int) -> dict[str, list[Line]]:
     return out
 
 
-def latency_lines(count: int, pensioners: int) -> list[Line]:
+def latency_lines(count: int, pensioners: int, *, first: int = 0) -> list[Line]:
     """Strong evidence, each for a pensioner whose last ``confirmed`` is over 30 days older:
-    every one of them yields a ``confirmed``."""
+    every one of them yields a ``confirmed`` (numbered from ``first``: a second latency
+    run continues where the first stopped)."""
     return [
         hospital_visit(
             number,
@@ -235,7 +242,7 @@ def latency_lines(count: int, pensioners: int) -> list[Line]:
             + dt.timedelta(days=LATENCY_START_DAYS + LATENCY_CYCLE_DAYS * (number // pensioners)),
             f"L-{number:08d}",
         )
-        for number in range(count)
+        for number in range(first, first + count)
     ]
 
 
@@ -279,6 +286,34 @@ async def end_offsets(settings: Settings, topics: Sequence[str]) -> int:
         await consumer.stop()
 
 
+async def records_in(settings: Settings, topics: Sequence[str]) -> int:
+    """How many records of ``topics`` a read_committed reader receives (end offsets also
+    count the markers that end transactions, and aborted records)."""
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_client_options(),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await consumer.start()
+    try:
+        partitions = await topic_partitions(consumer, topics)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        pending = {tp for tp in partitions if ends[tp] > 0}
+        count = 0
+        while pending:
+            fetched = await consumer.getmany(*pending, timeout_ms=500)
+            count += sum(len(records) for records in fetched.values())
+            for tp in list(pending):
+                if await consumer.position(tp) >= ends[tp]:
+                    pending.discard(tp)
+                    consumer.pause(tp)
+        return count
+    finally:
+        await consumer.stop()
+
+
 async def behind(settings: Settings, group: str, topics: Sequence[str]) -> int:
     """How many records of ``topics`` the group has not committed yet."""
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=group)
@@ -293,13 +328,18 @@ async def behind(settings: Settings, group: str, topics: Sequence[str]) -> int:
 
 async def write_window(settings: Settings, topic: str) -> tuple[float, float]:
     """CreateTime (seconds) of the first and of the last record written to ``topic``."""
-    consumer = AIOKafkaConsumer(**settings.kafka_client_options(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        **settings.kafka_client_options(),
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
     await consumer.start()
     try:
         partitions = await topic_partitions(consumer, [topic])
         consumer.assign(partitions)
         begins = await consumer.beginning_offsets(partitions)
-        ends = await consumer.end_offsets(partitions)
+        # After the last record, not after the marker that ends its transaction.
+        ends = await visible_ends(settings, await consumer.end_offsets(partitions))
         firsts: list[float] = []
         lasts: list[float] = []
         for tp in partitions:
@@ -381,7 +421,7 @@ def run_faust(
     settings: Settings, workdir: Path, variant: str, app_id: str, backlog: Backlog
 ) -> Run:
     """Start a Faust variant on a fresh group, wait until it has committed the backlog."""
-    before = asyncio.run(end_offsets(settings, DERIVED_TOPICS))
+    before = asyncio.run(records_in(settings, DERIVED_TOPICS))
     data_dir = workdir / app_id
     started = time.time()
     with worker_process(
@@ -393,20 +433,20 @@ def run_faust(
         )  # fmt: skip
         caught_up = time.time()
     first, last = asyncio.run(write_window(settings, changelog_topic(app_id)))
-    decisions = asyncio.run(end_offsets(settings, DERIVED_TOPICS)) - before
-    writes = asyncio.run(end_offsets(settings, [changelog_topic(app_id)]))
+    decisions = asyncio.run(records_in(settings, DERIVED_TOPICS)) - before
+    writes = asyncio.run(records_in(settings, [changelog_topic(app_id)]))
     return Run(backlog.events, last - first, caught_up - started, decisions, writes)
 
 
 def run_raw(settings: Settings, workdir: Path, app_id: str, backlog: Backlog) -> Run:
-    before = asyncio.run(end_offsets(settings, DERIVED_TOPICS))
+    before = asyncio.run(records_in(settings, DERIVED_TOPICS))
     started = time.time()
     with worker_process(settings, workdir, app_id, "raw", "--app-id", app_id) as process:
         stdout, _ = process.communicate(timeout=WORKER_LIMIT_S)
         if process.returncode != 0:
             raise failed_run(workdir, app_id, f"exited with {process.returncode}")
     timing = orjson.loads(stdout)
-    decisions = asyncio.run(end_offsets(settings, DERIVED_TOPICS)) - before
+    decisions = asyncio.run(records_in(settings, DERIVED_TOPICS)) - before
     if timing["events"] != backlog.events:
         raise SystemExit(f"raw consumed {timing['events']:,} of {backlog.events:,} events")
     return Run(
@@ -555,20 +595,22 @@ async def _send(producer: AIOKafkaProducer, message: Message) -> asyncio.Future[
 
 def measure_latency(
     settings: Settings, workdir: Path, backlog: Backlog, *, pensioners: int, rate: float,
-    seconds: float,
+    seconds: float, variant: str = "ours", first: int = 0,
 ) -> Latency:  # fmt: skip
-    """Restart round 1's engine (caught up), then run the paced latency test against it."""
+    """Restart round 1's engine of ``variant`` (caught up), then run the paced latency
+    test against it, with evidence for pensioners from ``first`` on (each gets one new
+    decision)."""
     count = LATENCY_WARMUP + int(rate * seconds)
     intake = Intake(CATALOG.get(HOSPITAL), Pseudonymizer(settings.pseudonym_key_bytes()))
     messages = []
-    for item in latency_lines(count, pensioners):
+    for item in latency_lines(count, pensioners, first=first):
         outcome = intake.from_line(item, where=f"latency record {item.number}")
         if not isinstance(outcome, Message):
             raise SystemExit(f"a latency record was rejected: {outcome.summary()}")
         messages.append(outcome)
-    app_id = "bench-ours-1"
+    app_id = f"bench-{variant}-1"
     with worker_process(
-        settings, workdir, f"{app_id}-latency", "ours",
+        settings, workdir, f"{app_id}-latency", variant,
         "--app-id", app_id, "--data-dir", str(workdir / app_id),
     ) as process:  # fmt: skip
         wait_caught_up(
@@ -759,7 +801,7 @@ def profile_report(stats: pstats.Stats, events: int, wall: float, top: int) -> s
 def markdown(
     results: Results,
     backlog: Backlog,
-    latency: Latency | None,
+    latencies: dict[str, Latency],
     *,
     partitions: int,
     kafka: str,
@@ -793,6 +835,7 @@ def markdown(
         lines.append(f"| {LABELS[variant]} | {cells} | {results.median_rate(variant):,.0f} |")
     agent_ratios = results.ratios("agent")
     for label, ratios in (
+        ("exactly-once/at-least-once", results.ratios("alo")),
         ("ours/naive", naive_ratios),
         ("ours/agent path", agent_ratios),
         ("ours/raw", raw_ratios),
@@ -823,32 +866,36 @@ def markdown(
         f"target of {TARGET_NAIVE_RATIO:.0f}{TIMES}); {statistics.median(raw_ratios):.0%} of raw "
         "aiokafka.",
     ]
-    if latency is not None:
-        received = latency.received
+    if latencies:
+        some = next(iter(latencies.values()))
         lines += [
             "",
             f"Latency, publish (`send()`) → decision read from `{DECISIONS}`, one `confirmed` "
-            f"per event, {latency.sent:,} events at {latency.rate:,.0f}/s against the "
-            f"caught-up engine: {received:,} of {latency.sent:,} decisions arrived.",
+            f"per event, {some.sent:,} events at {some.rate:,.0f}/s against each caught-up "
+            "engine (restarted round 1), one after the other:",
             "",
-            "| p50 | p90 | p99 | max |",
-            "|---:|---:|---:|---:|",
-            "| "
-            + " | ".join(
-                f"{value * 1000:,.0f} ms"
-                for value in (
-                    latency.quantile(0.5),
-                    latency.quantile(0.9),
-                    latency.quantile(0.99),
-                    latency.seconds[-1],
-                )
-            )
-            + " |",
-            "",
-            "Median latency of the events sent in each second of the window: "
-            + ", ".join(f"{value * 1000:,.0f}" for value in latency.per_second)
-            + f" ms. Worker CPU over the window: {latency.worker_cpu:.0%} of one core.",
+            "| engine | decisions arrived | p50 | p90 | p99 | max | worker CPU |",
+            "|---|---:|---:|---:|---:|---:|---:|",
         ]
+        for variant, latency in latencies.items():
+            quantiles = (
+                latency.quantile(0.5),
+                latency.quantile(0.9),
+                latency.quantile(0.99),
+                latency.seconds[-1],
+            )
+            lines.append(
+                f"| {LABELS[variant]} | {latency.received:,} of {latency.sent:,} | "
+                + " | ".join(f"{value * 1000:,.0f} ms" for value in quantiles)
+                + f" | {latency.worker_cpu:.0%} |"
+            )
+        lines.append("")
+        for variant, latency in latencies.items():
+            lines.append(
+                f"Median latency of the events sent in each second, {variant}: "
+                + ", ".join(f"{value * 1000:,.0f}" for value in latency.per_second)
+                + " ms."
+            )
     return "\n".join(lines)
 
 
@@ -891,14 +938,17 @@ def main(argv: list[str] | None = None) -> None:
         backlog = asyncio.run(load_backlog(settings, args.pensioners, args.events))
         gc.collect()
         results = measure(settings, workdir, backlog, args.rounds)
-        latency = None
+        latencies: dict[str, Latency] = {}
         if args.latency_seconds > 0:
-            latency = measure_latency(
-                settings, workdir, backlog, pensioners=args.pensioners, rate=args.rate,
-                seconds=args.latency_seconds,
-            )  # fmt: skip
+            sent = 0
+            for variant in ("ours", "alo"):
+                latencies[variant] = measure_latency(
+                    settings, workdir, backlog, pensioners=args.pensioners, rate=args.rate,
+                    seconds=args.latency_seconds, variant=variant, first=sent,
+                )  # fmt: skip
+                sent += latencies[variant].sent
         report = markdown(
-            results, backlog, latency, partitions=args.partitions, kafka=kafka, command=command
+            results, backlog, latencies, partitions=args.partitions, kafka=kafka, command=command
         )
         print(report, flush=True)
         if args.profile:

@@ -128,7 +128,7 @@ class TransactionalWriter:
                 )
                 sent.append(future)
             for tp, rows in batch.rows.items():
-                counted += await _send_rows(producer, tp, rows)
+                await _send_rows(producer, tp, rows, counted)
             if batch.offsets:
                 await producer.send_offsets_to_transaction(dict(batch.offsets), self._group_id)
             await producer.commit_transaction()
@@ -159,10 +159,13 @@ class TransactionalWriter:
 
 
 async def _send_rows(
-    producer: AIOKafkaProducer, tp: TopicPartition, rows: Rows
-) -> list[tuple[TopicPartition, asyncio.Future[object], int]]:
-    """Send ``rows`` to ``tp`` in as few batches as fit; each batch's future and size."""
-    sent: list[tuple[TopicPartition, asyncio.Future[object], int]] = []
+    producer: AIOKafkaProducer,
+    tp: TopicPartition,
+    rows: Rows,
+    sent: list[tuple[TopicPartition, asyncio.Future[object], int]],
+) -> None:
+    """Send ``rows`` to ``tp`` in as few batches as fit; each batch's future and size is
+    added to ``sent`` as soon as it is queued (so that a failure can retrieve them)."""
     batch = producer.create_batch()
     count = 0
     for key, value in rows:
@@ -178,7 +181,6 @@ async def _send_rows(
         batch.close()
         future = await producer.send_batch(batch, tp.topic, partition=tp.partition)
         sent.append((tp, future, count))
-    return sent
 
 
 def _retrieve(future: asyncio.Future[object]) -> None:
