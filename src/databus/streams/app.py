@@ -5,12 +5,15 @@ partition count, so one worker sees all of a person's events in order and keeps 
 state in one table. Batches of input go to the Faust-free
 :class:`~databus.streams.processor.DecisionProcessor` by one of two paths:
 
-* **batch path** (``at_least_once``, the default): the consumer hands each fetch
-  straight to :meth:`DecisionEngine.handle` (:mod:`databus.streams.fastpath`), state is
-  written to the local store and its changelog in per-partition batches, derived events
-  go out on the engine's own producer, and the input offsets are acknowledged only
-  when Kafka has acknowledged all of that output (:mod:`databus.streams.output`);
-* **agent path** (``exactly_once``, or ``batch_path=False``; not offered by the CLI): a
+* **batch path** (Faust's ``processing_guarantee`` left at ``at_least_once``, the
+  default): the consumer hands each fetch straight to :meth:`DecisionEngine.handle`
+  (:mod:`databus.streams.fastpath`), and the batch's derived events, dead letters,
+  changelog rows and input offsets go out in one transaction per input partition
+  (``guarantee="exactly_once"``, the default), or on one idempotent producer with the
+  offsets acknowledged once Kafka has the rest (``guarantee="at_least_once"``); see
+  :mod:`databus.streams.output`;
+* **agent path** (``processing_guarantee="exactly_once"``, or ``batch_path=False``;
+  not offered by the CLI): a
   Faust agent takes events in batches (``take_events``), table writes and sends go
   through Faust. It handles records in arrival order, without the batch path's time
   order across topics (:mod:`databus.streams.ordering`), so a lagging worker can decide
@@ -79,7 +82,8 @@ class EngineOptions:
     demo_broker: bool | None = None
     """Whether the brokers are a demo broker (databus.sandbox); None: ask them."""
     batch_path: bool = True
-    """Take fetches straight from the consumer (``at_least_once`` only); see the module."""
+    """Take fetches straight from the consumer (unless Faust's own ``processing_guarantee``
+    is ``exactly_once``); see the module."""
     replication_factor: int = 1
     """Replicas of the topics the worker creates itself (its changelog, Faust's leader
     topic): the cluster's (:func:`databus.ops.topics.cluster_replication`)."""

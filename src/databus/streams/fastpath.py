@@ -6,9 +6,13 @@ worker's time (docs/benchmarks.md). :class:`BatchConsumer` replaces the one loop
 does it — the consumer's drain loop — for the topics a :class:`BatchHandler` claims:
 each batch fetched from Kafka goes, in time order per partition
 (:mod:`databus.streams.ordering`), to the handler as aiokafka records, and the offsets
-are acknowledged in bulk when the handler reports that its output is safely written.
-Everything else (table changelogs during recovery, other topics) takes Faust's path,
-and group membership, rebalancing, recovery and commits stay Faust's.
+are acknowledged in bulk when the handler reports that its output is safely written —
+or, when the handler commits them in its own transactions (``commits_offsets``), not at
+all. Everything else (table changelogs during recovery, other topics) takes Faust's
+path, and group membership, rebalancing and recovery stay Faust's. The consumer reads
+``read_committed``; the handler is told of each assignment before Faust recovers the
+tables (so it can fence the partitions' previous owners), and says where a
+transactional changelog's data ends (:mod:`databus.runtime.offsets`).
 
 This relies on internals of faust-streaming 0.15 (``Consumer._drain_messages``,
 ``_wait_next_records``, the ``_acked`` bookkeeping); ``pyproject.toml`` pins the minor

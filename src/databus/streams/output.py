@@ -2,12 +2,20 @@
 
 :class:`DirectState` is the processor's :class:`~databus.streams.processor.StateStore`
 over the table's local store: reads and writes go straight to the key's own partition
-database, and every write is also kept as a changelog row of that partition.
-:class:`BatchOutput` then sends a batch's changelog rows with aiokafka's batch API (one
-request per partition instead of one ``send`` per key) and its derived events and dead
-letters with its own idempotent producer, and tells when Kafka has all of it; only then
-are the input offsets acknowledged, and the table's persisted changelog offsets — the
-point from which a restarted worker replays the changelog into its local store — move.
+database, and every write is also kept as a changelog row of that partition, held in
+memory until the batch's output is safely written.
+
+Two writers take a batch's output:
+
+* :class:`TransactionalOutput` (exactly-once, the default): per input partition, one
+  Kafka transaction holds the batch's derived events, dead letters, changelog rows and
+  input offsets; the local store and the persisted changelog offset move after the
+  commit.
+* :class:`BatchOutput` (at-least-once): one idempotent producer; the derived events and
+  dead letters first, the changelog rows (aiokafka's batch API, one request per
+  partition) once Kafka has them, and only then are the input offsets acknowledged and
+  the table's persisted changelog offsets — the point from which a restarted worker
+  replays the changelog into its local store — moved.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka import TopicPartition
 from faust.types import TP
 from prometheus_client import REGISTRY
 
@@ -68,11 +69,13 @@ async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
     visit = _record(
         "health.hospital_visit.v1", citizen_id, 0, occurred_at="2026-03-02T10:15:00+08:00"
     )
-    written: list[tuple[dict[int, list[tuple[bytes, bytes]]], list[Message]]] = []
+    written: list[tuple[dict[int, list[tuple[bytes, bytes]]], dict[int, list[Message]]]] = []
+    offsets_written: list[dict[int, dict[TopicPartition, int]]] = []
 
-    async def write(changes: Any, messages: list[Message]) -> Any:
+    async def write(changes: Any, messages: dict[int, list[Message]], offsets: Any) -> Any:
         written.append((changes, messages))
-        return asyncio.sleep(0)
+        offsets_written.append(offsets)
+        return _committed()
 
     monkeypatch.setattr(engine._output, "write", write)
     before = _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed")
@@ -80,7 +83,18 @@ async def test_a_fetch_is_decided_and_its_state_and_output_are_written(
     after = _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed")
     assert after - before == 1
 
-    [(changes, messages)] = written
+    [(changes, by_partition)] = written
+    # Exactly-once: one transaction per input partition, with the input offsets read.
+    assert list(by_partition) == [pensioner.partition]
+    messages = by_partition[pensioner.partition]
+    assert offsets_written == [
+        {
+            pensioner.partition: {
+                TopicPartition(pensioner.topic, pensioner.partition): 1,
+                TopicPartition(visit.topic, visit.partition): 1,
+            }
+        }
+    ]
     assert [m.topic for m in messages] == ["derived.pension_status.v1"]
     assert orjson.loads(messages[0].value or b"")["decision"] == "confirmed"
     # One changelog row for the one person, in the partition of their key, and one for
@@ -109,9 +123,9 @@ async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
     bad = SimpleNamespace(**{**vars(good), "offset": 0, "value": b"\xffgarbage"})
     written: list[list[Message]] = []
 
-    async def write(changes: Any, messages: list[Message]) -> Any:
-        written.append(messages)
-        return asyncio.sleep(0)
+    async def write(changes: Any, messages: dict[int, list[Message]], offsets: Any) -> Any:
+        written.append(messages[good.partition])  # the dead letter goes with its partition
+        return _committed()
 
     monkeypatch.setattr(engine._output, "write", write)
     before = _sample(
@@ -128,6 +142,53 @@ async def test_a_bad_record_in_a_fetch_becomes_a_dead_letter(
     assert [m.topic for m in messages] == ["dlq.rejected.v1"]
     assert f"hrss.pensioner.v1[{good.partition}]@0" in (messages[0].value or b"").decode()
     assert engine._direct.get(good.key) is not None
+
+
+async def _committed() -> bool:
+    return True
+
+
+async def test_a_batch_whose_transaction_failed_is_not_counted(
+    engine: DecisionEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It is read and decided again after the rebalance: counting it now would count twice."""
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 13)
+    pensioner = _record("hrss.pensioner.v1", citizen_id, 0, benefit_start="2025-06-01")
+    visit = _record("health.hospital_visit.v1", citizen_id, 0)
+
+    async def failed() -> bool:
+        return False
+
+    async def write(changes: Any, messages: Any, offsets: Any) -> Any:
+        return failed()
+
+    monkeypatch.setattr(engine._output, "write", write)
+    before = _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed")
+    await (await engine.handle([pensioner, visit]))
+    assert _sample("databus_worker_decisions_total", dataset=STATUS, kind="confirmed") == before
+
+
+async def test_at_least_once_writes_one_list_and_acknowledges_offsets(tmp_path: Any) -> None:
+    settings = Settings(bootstrap_servers="127.0.0.1:1", partitions=PARTITIONS)
+    engine = DecisionEngine(
+        settings,
+        load_policy(),
+        EngineOptions(
+            store="memory://", datadir=tmp_path, demo_broker=False, guarantee="at_least_once"
+        ),
+    )
+    assert not engine.commits_offsets
+    citizen_id = make_citizen_id("370102", dt.date(1950, 5, 1), 14)
+    pensioner = _record("hrss.pensioner.v1", citizen_id, 0, benefit_start="2025-06-01")
+    written: list[list[Message]] = []
+
+    async def write(changes: Any, messages: list[Message]) -> Any:
+        written.append(messages)
+        return asyncio.sleep(0)
+
+    engine._output.write = write  # type: ignore[method-assign]
+    await (await engine.handle([pensioner]))
+    assert written == [[]]
 
 
 def _consumer(committed: int | None) -> Any:
