@@ -1,14 +1,17 @@
 """A zombie worker: paused past its session timeout while a transaction of it is open,
 replaced, then woken up.
 
-Worker A decides the first steps of a scenario, then is SIGSTOPped with a transaction
-open (records written, no commit). Worker B starts; once the group has given up on A
-(its session timeout), B takes every partition — opening its transactional writers
-fences A's and aborts A's open transaction — and decides the step. Then A gets SIGCONT:
-it goes on with what it had in hand, its writers are refused by the broker (fenced), it
-rejoins the group, and the two share the partitions for the rest of the scenario. Read
-``read_committed``, the decisions are exactly those of the worker's processor run in
-memory over the same scenario, each once: nothing A wrote after its pause is visible.
+Worker A decides the first quarter of a scenario step by step; then the rest but its
+last steps is published without waiting, and while A works through that backlog it is
+SIGSTOPped with a transaction open (records written, no commit). Worker B starts; once
+the group has given up on A (its session timeout), B takes every partition — opening
+its transactional writers fences A's and aborts A's open transaction — and decides the
+backlog. Then A gets SIGCONT: it goes on with what it had in hand, its writers are
+refused by the broker (fenced), it rejoins the group, and the two share the partitions
+for the last steps. Read ``read_committed``, the decisions are exactly those of the
+worker's processor run in memory over the same scenario, each once: nothing A wrote
+after its pause is visible. (The backlog's steps are in time order on the topics, so
+the worker's time order decides them as the lock-step would.)
 """
 
 from __future__ import annotations
@@ -43,18 +46,12 @@ pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 PARTITIONS = 4  # what fresh_bus creates
 PROVINCE = SimulationConfig(seed=11, residents=12_000, days=40, start=dt.date(2025, 1, 1))
-#: The step during which A is paused: the biggest of the second half, so A is busy.
-PAUSE_AFTER_STEPS = 0.5
+#: Steps published after A wakes (one at a time, both workers running).
+AFTER_WAKING = 4
 #: A transaction still open this long after the pause is not one that was committing.
 SETTLE_S = 0.3
 #: Pauses tried (each released at once if no transaction of A's was open then).
 ATTEMPTS = 50
-
-
-def _pause_step(scenario: Scenario) -> int:
-    steps = scenario.steps
-    first = int(len(steps) * PAUSE_AFTER_STEPS)
-    return max(range(first, len(steps)), key=lambda i: len(steps[i].messages))
 
 
 async def _pause_in_transaction(
@@ -79,29 +76,41 @@ async def _run(settings: Settings, scenario: Scenario, tmp_path: Path) -> dict[s
     successor = WorkerProcess(settings, tmp_path / "b", tmp_path / "b.log")
     producer = AIOKafkaProducer(**producer_options(settings))
     consumer = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None)
+    probe = AIOKafkaConsumer(**settings.kafka_client_options(), group_id=None)
     stable = AIOKafkaConsumer(
         **settings.kafka_client_options(), group_id=None, isolation_level="read_committed"
     )
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    await asyncio.gather(producer.start(), consumer.start(), stable.start(), admin.start())
-    pause_step = _pause_step(scenario)
-    figures: dict[str, float] = {"pause_step": pause_step}
+    clients = (producer, consumer, probe, stable)
+    await asyncio.gather(*(client.start() for client in clients), admin.start())
+    steps = scenario.steps
+    half, tail = len(steps) // 4, len(steps) - AFTER_WAKING
+    figures: dict[str, float] = {"steps": len(steps), "backlog_events": 0}
     zombie.start()
     try:
-        for index, step in enumerate(scenario.steps):
+        for step in steps[:half]:
             ends = await publish(producer, consumer, step, settings.partitions)
-            if index == pause_step:
-                await _pause_in_transaction(zombie, consumer, stable)
-                paused = time.monotonic()
-                successor.start()
-                await wait_until_committed(admin, ends, successor)
-                figures["taken_over_s"] = round(time.monotonic() - paused, 1)
-                zombie.resume()
-            worker = successor if index >= pause_step else zombie
-            await wait_until_committed(admin, ends, worker)
+            await wait_until_committed(admin, ends, zombie)
+        # A backlog that keeps A busy (its steps are in time order on the topics: the
+        # worker's time order decides them as the lock-step would).
+        # A is paused while the backlog is being published and decided.
+        pausing = asyncio.ensure_future(_pause_in_transaction(zombie, probe, stable))
+        backlog: dict[TopicPartition, int] = {}
+        for step in steps[half:tail]:
+            backlog |= await publish(producer, consumer, step, settings.partitions)
+            figures["backlog_events"] += len(step.messages)
+        await pausing
+        paused = time.monotonic()
+        successor.start()
+        await wait_until_committed(admin, backlog, successor)
+        figures["taken_over_s"] = round(time.monotonic() - paused, 1)
+        zombie.resume()
+        for step in steps[tail:]:
+            ends = await publish(producer, consumer, step, settings.partitions)
+            await wait_until_committed(admin, ends, successor)
         assert zombie.alive(), f"the woken worker died:\n{zombie.log_tail()}"
     finally:
-        await asyncio.gather(producer.stop(), consumer.stop(), stable.stop(), admin.close())
+        await asyncio.gather(*(client.stop() for client in clients), admin.close())
         await asyncio.to_thread(zombie.stop)
         await asyncio.to_thread(successor.stop)
     figures["zombie_fenced_batches"] = zombie.log_path.read_text().count("was fenced")

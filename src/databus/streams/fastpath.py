@@ -278,13 +278,17 @@ class BatchConsumer(faust_aiokafka.Consumer):
         sources_of: Callable[[int], list[TP]],
         barriers_of: Callable[[int], list[TP]],
     ) -> set[TP]:
-        """Of the topic-partitions the release may wait for (the sources of partitions
-        with a barrier waiting, the barriers of partitions with anything waiting), those
-        the consumer has fetched up to the end offset the broker reports now."""
-        candidates = [tp for p in order.waiting_barriers() for tp in sources_of(p)]
-        # A buffered barrier is not asked about: the records behind it wait for it, and
-        # once it has left, the rest waits for the next fetch (one request fewer).
-        candidates += [tp for p in order.partitions() for tp in barriers_of(p) if not order.has(tp)]
+        """Of the topic-partitions the release may wait for (those with nothing buffered,
+        of partitions with anything buffered), those the consumer has fetched up to the
+        end offset the broker reports now."""
+        # Of each partition with records waiting, the topic-partitions without any: a
+        # buffered one is not asked about (its head takes its place in the time order).
+        candidates = [
+            tp
+            for p in order.partitions()
+            for tp in [*sources_of(p), *barriers_of(p)]
+            if not order.has(tp)
+        ]
         if not candidates:
             return set()
         ends = await self.highwaters(*candidates)
