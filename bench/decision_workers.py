@@ -45,9 +45,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from databus.catalog import CATALOG, CLOCK
-from databus.client.publisher import producer_options
 from databus.errors import DecodeError
 from databus.rules import Observation, PersonState, Policy, load_policy, on_event
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.streams.app import (
     NOISY_LOGGERS,

@@ -67,11 +67,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from databus.catalog import CATALOG
 from databus.client.files import Line
 from databus.client.intake import Intake
-from databus.client.publisher import Publisher, producer_options
+from databus.client.publisher import Publisher
 from databus.identity import Pseudonymizer
 from databus.internals import kafka_client
 from databus.ops.topics import apply_topics
 from databus.runtime.offsets import visible_ends
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.streams.names import changelog_topic
 from databus.wire import Message

@@ -52,11 +52,12 @@ from databus.catalog import CATALOG
 from databus.client.batching import PartitionBatches
 from databus.client.files import Line
 from databus.client.intake import Intake
-from databus.client.publisher import IN_FLIGHT, Publisher, producer_options
+from databus.client.publisher import IN_FLIGHT, Publisher
 from databus.identity import Pseudonymizer
 from databus.ops.broker import LocalBroker, free_ports
 from databus.ops.kafka_dist import KAFKA_VERSION
 from databus.ops.topics import apply_topics
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.wire import Message
 

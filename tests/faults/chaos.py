@@ -29,7 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from databus.client.batching import PartitionBatches
-from databus.client.publisher import producer_options
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.streams.names import APP_ID, changelog_topic
 from tests.faults.scenario import Scenario, Step

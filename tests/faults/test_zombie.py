@@ -25,8 +25,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from databus.client.publisher import producer_options
 from databus.rules import load_policy
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.sim import SimulationConfig
 from databus.streams.names import changelog_topic

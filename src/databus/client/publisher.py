@@ -31,6 +31,7 @@ from databus.errors import ConfigurationError, PublishError
 from databus.identity import Pseudonymizer, mask_id_like
 from databus.records.base import InputRecord
 from databus.records.dlq import EXTRA, WHOLE_LINE
+from databus.runtime.producers import producer_options
 from databus.sandbox import cluster_id, is_demo_cluster
 from databus.settings import Settings
 from databus.wire import Message, Rejection
@@ -55,19 +56,6 @@ class PublishSummary:
 
 Submission = InputRecord | Mapping[str, Any] | bytes | str | Line
 """What can be published: a typed record, a mapping, a JSON line, or a file line."""
-
-
-def producer_options(settings: Settings, *, linger_ms: int = 10) -> dict[str, Any]:
-    """Producer settings shared by the publisher and its benchmark baseline."""
-    return {
-        **settings.kafka_client_options(),
-        "client_id": f"{settings.client_id}-publisher",
-        "enable_idempotence": True,
-        "acks": "all",
-        "linger_ms": linger_ms,
-        "max_batch_size": 256 * 1024,
-        "request_timeout_ms": 30_000,
-    }
 
 
 class Publisher(Startable):

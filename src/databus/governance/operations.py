@@ -16,9 +16,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from databus.catalog import OPERATIONS
-from databus.client.publisher import producer_options
 from databus.client.topics import require_topics
 from databus.records.audit import OperationAction, OperationAudit
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.wire import Encoder
 

@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 
 from databus.errors import DatabusError, WriterFailed
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.wire import Message
 
@@ -79,15 +80,9 @@ class TransactionalWriter:
 
     async def open(self) -> None:
         """Start the producer: this fences an earlier owner and aborts its open batch."""
-        producer = AIOKafkaProducer(
-            **self._settings.kafka_client_options(),
-            client_id=self.transactional_id,
-            transactional_id=self.transactional_id,
-            enable_idempotence=True,
-            acks="all",
-            linger_ms=5,
-            max_batch_size=256 * 1024,
-        )
+        options = producer_options(self._settings, linger_ms=5)
+        options["client_id"] = self.transactional_id
+        producer = AIOKafkaProducer(**options, transactional_id=self.transactional_id)
         try:
             await producer.start()
         except BaseException:

@@ -20,9 +20,10 @@ from aiokafka import AIOKafkaProducer
 
 from databus.catalog import CLOCK
 from databus.client.lifecycle import Startable
-from databus.client.publisher import Publisher, producer_options
+from databus.client.publisher import Publisher
 from databus.errors import DatabusError
 from databus.rules import load_policy
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.sim.kinds import AgencyRecord, Values
 from databus.sim.province import Day, Province

@@ -27,10 +27,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
 from databus.catalog import CLOCK
-from databus.client.publisher import producer_options
 from databus.client.topics import require_topics
 from databus.internals import kafka_client
 from databus.records import ClockTick
+from databus.runtime.producers import producer_options
 from databus.settings import Settings
 from databus.wire import Encoder
 

@@ -29,8 +29,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.types import TP
 
 from databus import metrics
-from databus.client.publisher import producer_options
 from databus.errors import DatabusError, WriterFailed
+from databus.runtime.producers import producer_options
 from databus.runtime.transactions import Batch, TransactionalWriter
 from databus.settings import Settings
 from databus.streams.admission import RESERVED_PREFIX
