@@ -705,7 +705,7 @@ def main(argv: list[str] | None = None) -> None:  # noqa: PLR0915 - one straight
             quix.append(run_quix(settings, workdir, f"bench-quix-{number + 1}", backlog))
             log(f"round {number + 1}: quix {quix[-1].rate:,.0f} events/s")
         decisions = dec.markdown(
-            results, backlog, None, partitions=args.partitions, kafka=kafka, command=command
+            results, backlog, {}, partitions=args.partitions, kafka=kafka, command=command
         )
         latencies = measure_latencies(settings, workdir, backlog, sizes)
         memory = measure_memory(settings, workdir, backlog, sizes)

@@ -174,7 +174,7 @@ class DecisionEngine:
         self.app.tables.add(self.state)
         self._direct = DirectState(self.state)
         self._output: BatchOutput | TransactionalOutput
-        if self.options.guarantee == "exactly_once":
+        if self.options.uses_batch_path and self.options.guarantee == "exactly_once":
             self._output = TransactionalOutput(
                 settings,
                 self.state,
