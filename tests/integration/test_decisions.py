@@ -202,16 +202,22 @@ def test_scenario_yields_the_expected_decisions(bus: Settings, tmp_path: Path) -
     assert any(line.strip().startswith("because hrss.face_authentication.v1") for line in lines)
 
 
-def test_crashes_and_lost_local_state_change_no_decision(bus: Settings, tmp_path: Path) -> None:
+@pytest.mark.parametrize("guarantee", ["exactly-once", "at-least-once"])
+def test_crashes_and_lost_local_state_change_no_decision(
+    bus: Settings, tmp_path: Path, guarantee: str
+) -> None:
+    """Both guarantees recover from the changelog after kill -9 and a deleted data dir."""
     run_scenario(
         bus,
         tmp_path / "worker",
         crash_between_phases=True,
+        worker_args=("--guarantee", guarantee),
     )
     events = asyncio.run(read_events(bus, DERIVED))
     unique = {e.envelope.id: e for e in events}
     assert summarise(list(unique.values())) == EXPECTED
-    print(f"at_least_once: raw decisions {len(events)}, after dropping duplicate ids {len(unique)}")
+    if guarantee == "exactly-once":
+        assert len(events) == len(unique), "exactly-once delivers each decision once"
 
 
 def test_the_leader_publishes_todays_tick(bus: Settings, tmp_path: Path) -> None:
