@@ -108,7 +108,7 @@ class TransactionalWriter:
         if producer is None:
             raise DatabusError(f"{self.transactional_id}: the producer is not open")
         sent: list[asyncio.Future[object]] = []
-        counted: list[tuple[TopicPartition, asyncio.Future[Any], int]] = []
+        counted: list[tuple[TopicPartition, asyncio.Future[object], int]] = []
         try:
             await producer.begin_transaction()
             records: list[tuple[Message, int | None]] = [(m, self.partition) for m in batch.pinned]
@@ -123,7 +123,7 @@ class TransactionalWriter:
                 )
                 sent.append(future)
             for tp, rows in batch.rows.items():
-                await send_rows(producer, tp, rows, counted)
+                await _send_rows(producer, tp, rows, counted)
             if batch.offsets:
                 await producer.send_offsets_to_transaction(dict(batch.offsets), self._group_id)
             await producer.commit_transaction()
@@ -140,7 +140,7 @@ class TransactionalWriter:
         last: dict[TopicPartition, int] = {}
         for tp, future, count in counted:
             metadata = future.result()
-            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)
+            last[tp] = max(last.get(tp, -1), metadata.offset + count - 1)  # type: ignore[attr-defined]
         return last
 
     async def _abort(self) -> None:
@@ -153,11 +153,11 @@ class TransactionalWriter:
             log.warning("%s: could not abort the transaction", self.transactional_id)
 
 
-async def send_rows(
+async def _send_rows(
     producer: AIOKafkaProducer,
     tp: TopicPartition,
     rows: Rows,
-    sent: list[tuple[TopicPartition, asyncio.Future[Any], int]],
+    sent: list[tuple[TopicPartition, asyncio.Future[object], int]],
 ) -> None:
     """Send ``rows`` to ``tp`` in as few batches as fit; each batch's future and size is
     added to ``sent`` as soon as it is queued (so that a failure can retrieve them)."""

@@ -39,7 +39,7 @@ from databus import metrics
 from databus.catalog import CATALOG, CLOCK, DLQ, Catalog
 from databus.metrics import DEFAULT_HOST
 from databus.partitioner import default_partition
-from databus.rules import Decision, Policy
+from databus.rules import Policy
 from databus.runtime.offsets import visible_ends
 from databus.sandbox import cluster_id, is_demo_cluster
 from databus.settings import Settings
@@ -307,10 +307,16 @@ class DecisionEngine:
 
     def messages(self, output: Output) -> list[Message]:
         """The derived events and dead letters of a batch's output, encoded."""
-        return [
-            *(self._encoded(decision) for decision in output.decisions),
-            *(d.rejection.to_message(source="databus-worker") for d in output.dead_letters),
-        ]
+        messages = []
+        for decision in output.decisions:
+            record = decision.record.model_dump(mode="json")
+            messages.append(
+                self._encoders[decision.dataset].encode(
+                    record, subject=record.get("person_ref"), event_id=decision.id
+                )
+            )
+        messages += [d.rejection.to_message(source="databus-worker") for d in output.dead_letters]
+        return messages
 
     def messages_by_partition(self, output: Output) -> dict[int, list[Message]]:
         """The derived events (by their person's partition) and dead letters (by their
@@ -318,19 +324,16 @@ class DecisionEngine:
         by_partition: dict[int, list[Message]] = {}
         partitions = self.settings.partitions
         for decision in output.decisions:
-            message = self._encoded(decision)
+            record = decision.record.model_dump(mode="json")
+            message = self._encoders[decision.dataset].encode(
+                record, subject=record.get("person_ref"), event_id=decision.id
+            )
             partition = default_partition(message.key or b"", partitions)
             by_partition.setdefault(partition, []).append(message)
         for letter in output.dead_letters:
             message = letter.rejection.to_message(source="databus-worker")
             by_partition.setdefault(letter.partition, []).append(message)
         return by_partition
-
-    def _encoded(self, decision: Decision) -> Message:
-        record = decision.record.model_dump(mode="json")
-        return self._encoders[decision.dataset].encode(
-            record, subject=record.get("person_ref"), event_id=decision.id
-        )
 
     def emit(self, output: Output) -> None:
         """The agent path: queue the output on Faust's producer (flushed before commit)."""

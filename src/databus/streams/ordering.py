@@ -69,6 +69,14 @@ class PartitionOrder:
         """Partitions with records waiting."""
         return {tp.partition for tp, buffer in self._buffers.items() if buffer}
 
+    def waiting_barriers(self) -> set[int]:
+        """Partitions whose next barrier record has no release decision yet."""
+        return {
+            tp.partition
+            for tp, buffer in self._buffers.items()
+            if buffer and tp.topic in self.barriers
+        }
+
     def forget(self, tps: Iterable[TP] | None = None) -> None:
         """Drop the buffers of ``tps`` (all when ``None``): revoked, or seeking back."""
         if tps is None:

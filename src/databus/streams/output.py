@@ -31,7 +31,7 @@ from faust.types import TP
 from databus import metrics
 from databus.errors import DatabusError, WriterFailed
 from databus.runtime.producers import producer_options
-from databus.runtime.transactions import Batch, TransactionalWriter, send_rows
+from databus.runtime.transactions import Batch, TransactionalWriter
 from databus.settings import Settings
 from databus.streams.admission import RESERVED_PREFIX
 from databus.streams.table import PersonStore, key_partition
@@ -184,23 +184,43 @@ class BatchOutput:
             if previous is not None:
                 await asyncio.shield(previous)
             changelog = self._table.changelog_topic.get_topic_name()
-            persisted: list[tuple[TopicPartition, asyncio.Future[Any], int]] = []
-            for partition, rows in changes.items():
-                await send_rows(producer, TopicPartition(changelog, partition), rows, persisted)
+            persisted = await self._send_changelog(producer, changelog, changes)
             await asyncio.gather(*(future for _, future, _ in persisted))
             self._direct.settle(changes)
             store = self._table.data
-            for tp, future, count in persisted:
+            for partition, future, count in persisted:
                 last = future.result().offset + count - 1
-                if last > self._persisted.get(tp.partition, -1):
-                    self._persisted[tp.partition] = last
-                    store.set_persisted_offset(TP(changelog, tp.partition), last)
+                if last > self._persisted.get(partition, -1):
+                    self._persisted[partition] = last
+                    store.set_persisted_offset(TP(changelog, partition), last)
         except BaseException as exc:
             if not done.done():
                 done.set_exception(exc)
                 done.exception()  # retrieved: the caller sees it through this coroutine
             raise
         done.set_result(None)
+
+    @staticmethod
+    async def _send_changelog(
+        producer: AIOKafkaProducer, changelog: str, changes: dict[int, list[tuple[bytes, bytes]]]
+    ) -> list[tuple[int, asyncio.Future[Any], int]]:
+        persisted: list[tuple[int, asyncio.Future[Any], int]] = []
+        for partition, rows in changes.items():
+            batch = producer.create_batch()
+            count = 0
+            for key, value in rows:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    batch.close()
+                    future = await producer.send_batch(batch, changelog, partition=partition)
+                    persisted.append((partition, future, count))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+                    count = 0
+                count += 1
+            batch.close()
+            future = await producer.send_batch(batch, changelog, partition=partition)
+            persisted.append((partition, future, count))
+        return persisted
 
     def forget_partitions(self, partitions: Iterable[int]) -> None:
         """Forget the persisted offsets of revoked partitions."""
